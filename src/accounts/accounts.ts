@@ -1,0 +1,109 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { AppError } from '../api/errors';
+import type { EmailAddress } from '../email-address';
+import { hashPassword, verifyPassword } from './passwords';
+
+export interface User {
+  id: string;
+  username: string;
+  email: string | null;
+  emailNormalized: string | null;
+  emailVerified: boolean;
+  emailVerifiedAt: Date | null;
+}
+
+export interface Profile extends Omit<User, 'emailNormalized'> {
+  previousEmails: { email: string; replacedAt: Date }[];
+}
+
+const userColumns = (t: string) => `${t}.id, ${t}.username, ${t}.email, ${t}.email_normalized AS "emailNormalized",
+  ${t}.email_verified AS "emailVerified", ${t}.email_verified_at AS "emailVerifiedAt"`;
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+
+/** Accounts and bearer sessions (R-ME). */
+export class Accounts {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly sessionTtlMs: number,
+  ) {}
+
+  /** Creates a user; an email given here is stored unverified. */
+  async createUser(input: { username: string; password: string; email?: EmailAddress }): Promise<User> {
+    const passwordHash = await hashPassword(input.password);
+    if (input.email && (await this.isVerifiedElsewhere(input.email.normalized))) {
+      throw new AppError(409, 'EMAIL_TAKEN', 'This email address belongs to another account');
+    }
+    try {
+      const { rows } = await this.pool.query<User>(
+        `INSERT INTO users (username, password_hash, email, email_normalized)
+         VALUES ($1, $2, $3, $4) RETURNING ${userColumns('users')}`,
+        [input.username, passwordHash, input.email?.address ?? null, input.email?.normalized ?? null],
+      );
+      return rows[0]!;
+    } catch (err) {
+      if ((err as { constraint?: string }).constraint === 'users_username_key') {
+        throw new AppError(409, 'USERNAME_TAKEN', 'This username is taken');
+      }
+      throw err;
+    }
+  }
+
+  /** Checks the password and opens a session; the same answer for a wrong password and an unknown user. */
+  async signIn(username: string, password: string): Promise<{ token: string; expiresAt: Date }> {
+    const { rows } = await this.pool.query<{ id: string; passwordHash: string }>(
+      'SELECT id, password_hash AS "passwordHash" FROM users WHERE lower(username) = lower($1)',
+      [username],
+    );
+    const user = rows[0];
+    if (!(await verifyPassword(user?.passwordHash, password)) || !user) {
+      throw new AppError(401, 'UNAUTHENTICATED', 'Wrong username or password');
+    }
+    const token = randomBytes(32).toString('base64url');
+    const expiresAt = new Date(Date.now() + this.sessionTtlMs);
+    await this.pool.query('INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)', [
+      sha256(token),
+      user.id,
+      expiresAt,
+    ]);
+    return { token, expiresAt };
+  }
+
+  /** The user behind a bearer token, or undefined when the token is unknown or expired. */
+  async userForToken(token: string): Promise<User | undefined> {
+    const { rows } = await this.pool.query<User>(
+      `SELECT ${userColumns('u')} FROM sessions s JOIN users u ON u.id = s.user_id
+       WHERE s.token_hash = $1 AND s.expires_at > now()`,
+      [sha256(token)],
+    );
+    return rows[0];
+  }
+
+  async getUser(userId: string): Promise<User | undefined> {
+    const { rows } = await this.pool.query<User>(`SELECT ${userColumns('users')} FROM users WHERE id = $1`, [userId]);
+    return rows[0];
+  }
+
+  async profile(userId: string): Promise<Profile> {
+    const [user, history] = await Promise.all([
+      this.getUser(userId),
+      this.pool.query<{ email: string; replacedAt: Date }>(
+        'SELECT email, replaced_at AS "replacedAt" FROM email_history WHERE user_id = $1 ORDER BY replaced_at DESC, id DESC',
+        [userId],
+      ),
+    ]);
+    if (!user) throw new AppError(404, 'NOT_FOUND', 'No such user');
+    const { emailNormalized: _hidden, ...visible } = user;
+    return { ...visible, previousEmails: history.rows };
+  }
+
+  /** True when another account holds this address verified (R-CONFLICT). */
+  async isVerifiedElsewhere(normalized: string, exceptUserId?: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'SELECT 1 FROM users WHERE lower(email_normalized) = $1 AND email_verified AND id IS DISTINCT FROM $2',
+      [normalized, exceptUserId ?? null],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+}

@@ -1,0 +1,44 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import type pg from 'pg';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config';
+import type { Logger } from '../log';
+import type { SmtpCapture } from '../dev/smtp-capture';
+import { Accounts } from '../accounts/accounts';
+import { errorHandler, requestContext, securityHeaders, type AppState } from './middleware';
+import { accountRoutes } from './routes/accounts';
+import { healthRoutes } from './routes/health';
+import { outboxRoutes } from './routes/outbox';
+
+export interface ApiDeps {
+  config: Config;
+  pool: pg.Pool;
+  temporal: Client;
+  log: Logger;
+  /** Present only in the embedded development stack. */
+  outbox?: SmtpCapture;
+}
+
+/** JSON bodies above this are refused with 413 before they are read into memory. */
+export const BODY_LIMIT = '16kb';
+
+/** The Koa app: request id → error mapping → body parsing → routes. */
+export function createApp(deps: ApiDeps): Koa<AppState> {
+  const app = new Koa<AppState>();
+  app.proxy = false;
+  const accounts = new Accounts(deps.pool, deps.config.sessionTtlMs);
+  const pendingChange = async () => null;
+
+  app.use(requestContext(deps.log));
+  app.use(errorHandler());
+  app.use(securityHeaders());
+  app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: BODY_LIMIT, formLimit: BODY_LIMIT, jsonStrict: true }));
+
+  const router = new Router<AppState>();
+  router.use(accountRoutes(accounts, pendingChange).routes(), healthRoutes(deps.pool, deps.temporal).routes());
+  if (deps.outbox) router.use(outboxRoutes(deps.outbox).routes());
+  app.use(router.routes()).use(router.allowedMethods({ throw: true }));
+  return app;
+}

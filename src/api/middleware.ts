@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import type Koa from 'koa';
+import type { z } from 'zod';
+import { isDatabaseUnavailable } from '../db/pool';
+import type { Logger } from '../log';
+import { AppError, unauthenticated, unavailable } from './errors';
+import type { Accounts, User } from '../accounts/accounts';
+
+export interface AppState {
+  requestId: string;
+  log: Logger;
+  user?: User;
+}
+export type AppContext = Koa.ParameterizedContext<AppState>;
+
+/** Gives every request an id (echoed as X-Request-Id) and logs one JSON line when it ends. */
+export function requestContext(log: Logger): Koa.Middleware<AppState> {
+  return async (ctx, next) => {
+    const incoming = ctx.get('X-Request-Id');
+    ctx.state.requestId = /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    ctx.state.log = log.child({ requestId: ctx.state.requestId });
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      ctx.state.log.info(
+        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) },
+        'request',
+      );
+    }
+  };
+}
+
+const CODE_FOR_HTTP_STATUS: Record<number, string> = {
+  400: 'VALIDATION_FAILED',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/** True for "the Temporal server cannot be reached" (gRPC UNAVAILABLE / DEADLINE_EXCEEDED, or no connection). */
+export function isTemporalUnavailable(err: unknown): boolean {
+  for (let e = err as { code?: unknown; name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.code === 14 || e.code === 4 || e.name === 'TransportError' || e.name === 'ConnectionError') return true;
+  }
+  return false;
+}
+
+/** The one place that turns errors into R-ERR bodies: `{ error: { code, message, details? } }`. */
+export function errorHandler(): Koa.Middleware<AppState> {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new AppError(404, 'NOT_FOUND', `No route for ${ctx.method} ${ctx.path}`);
+    } catch (caught) {
+      const err = toAppError(caught);
+      if (err.status >= 500) ctx.state.log?.error({ err: caught }, 'request failed');
+      ctx.status = err.status;
+      for (const [name, value] of Object.entries(err.headers ?? {})) ctx.set(name, value);
+      ctx.body = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+    }
+  };
+}
+
+function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const http = err as { status?: number; expose?: boolean; type?: string; message?: string };
+  if (typeof http.status === 'number' && http.status >= 400 && http.status < 500) {
+    if (http.status === 413) return new AppError(413, 'PAYLOAD_TOO_LARGE', 'The request body is too large');
+    // co-body marks an unparseable body with status 400 and keeps the raw text on `body`.
+    if (http.status === 400 && 'body' in http) return new AppError(400, 'VALIDATION_FAILED', 'The request body could not be parsed');
+    return new AppError(http.status, CODE_FOR_HTTP_STATUS[http.status] ?? 'BAD_REQUEST', http.expose ? (http.message ?? 'Bad request') : 'Bad request');
+  }
+  if (isDatabaseUnavailable(err)) return unavailable('The database');
+  if (isTemporalUnavailable(err)) return unavailable('The workflow service');
+  return new AppError(500, 'INTERNAL', 'Something went wrong on our side');
+}
+
+/** Parses input with a zod schema; a failure is a 400 listing each bad field. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const fields = result.error.issues.map((issue) => ({
+    path: issue.path.join('.') || '(body)',
+    message: issue.message,
+  }));
+  throw new AppError(400, 'VALIDATION_FAILED', `Invalid input: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, { fields });
+}
+
+/** Requires `Authorization: Bearer <session token>` and puts the user on ctx.state. */
+export function requireUser(accounts: Accounts): Koa.Middleware<AppState> {
+  return async (ctx, next) => {
+    const match = /^Bearer ([A-Za-z0-9_-]{20,100})$/.exec(ctx.get('Authorization'));
+    if (!match) throw unauthenticated();
+    const user = await accounts.userForToken(match[1]!);
+    if (!user) throw unauthenticated('The session is unknown or has expired; sign in again');
+    ctx.state.user = user;
+    await next();
+  };
+}
+
+/** Security headers every answer carries; link pages and JSON alike never leak the URL onwards. */
+export function securityHeaders(): Koa.Middleware<AppState> {
+  return async (ctx, next) => {
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  };
+}

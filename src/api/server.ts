@@ -1,0 +1,58 @@
+import http from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { createApp, type ApiDeps } from './app';
+import { createPool } from '../db/pool';
+import { migrate } from '../db/migrate';
+import { createLogger } from '../log';
+import { exitOnConfigError } from '../entry';
+
+/** Listens on `port` (0 = any free port); resolves with the server once it accepts connections. */
+export async function listen(deps: ApiDeps, port: number, host = '0.0.0.0'): Promise<http.Server> {
+  const server = http.createServer(createApp(deps).callback());
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+export function closeServer(server: http.Server): Promise<void> {
+  server.closeIdleConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** A Temporal client that connects on first use, so the API can start (and say "not ready") while Temporal is down. */
+export function createTemporalClient(address: string, namespace: string): Client {
+  return new Client({ connection: Connection.lazy({ address }), namespace });
+}
+
+async function run(): Promise<void> {
+  const config = exitOnConfigError();
+  const log = createLogger(config.logLevel, { service: 'api' });
+  if (!config.databaseUrl || !config.temporal.address) {
+    throw new Error('the API needs DATABASE_URL and TEMPORAL_ADDRESS (or run `npm start` for the embedded stack)');
+  }
+  await migrate(config.databaseUrl, log);
+  const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
+  const temporal = createTemporalClient(config.temporal.address, config.temporal.namespace);
+  const server = await listen({ config, pool, temporal, log }, config.port);
+  log.info({ port: config.port, publicBaseUrl: config.publicBaseUrl }, 'API listening');
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    await closeServer(server);
+    await temporal.connection.close();
+    await pool.end();
+    process.exit(0);
+  };
+  process.once('SIGINT', (s) => void stop(s));
+  process.once('SIGTERM', (s) => void stop(s));
+}
+
+if (require.main === module) {
+  run().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

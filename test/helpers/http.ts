@@ -1,0 +1,64 @@
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface RequestOptions {
+  json?: unknown;
+  /** Sent as-is (e.g. broken JSON); wins over `json`. */
+  raw?: string | Buffer;
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+/** One HTTP request against the API, as a client app would make it. */
+export async function call<T = any>(baseUrl: string, method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...opts.headers };
+  let body: string | Buffer | undefined;
+  if (opts.raw !== undefined || opts.json !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    body = opts.raw ?? JSON.stringify(opts.json);
+  }
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  const res = await fetch(`${baseUrl}${path}`, { method, headers, body, redirect: 'manual' });
+  const text = await res.text();
+  let parsed: unknown = text;
+  if (res.headers.get('content-type')?.includes('json')) parsed = JSON.parse(text);
+  return { status: res.status, headers: res.headers, body: parsed as T, text };
+}
+
+/** A client bound to one API base URL. */
+export function apiClient(baseUrl: string) {
+  return {
+    get: <T = any>(path: string, opts?: RequestOptions) => call<T>(baseUrl, 'GET', path, opts),
+    post: <T = any>(path: string, opts?: RequestOptions) => call<T>(baseUrl, 'POST', path, opts),
+    delete: <T = any>(path: string, opts?: RequestOptions) => call<T>(baseUrl, 'DELETE', path, opts),
+    request: <T = any>(method: string, path: string, opts?: RequestOptions) => call<T>(baseUrl, method, path, opts),
+  };
+}
+export type ApiClient = ReturnType<typeof apiClient>;
+
+export interface TestUser {
+  id: string;
+  username: string;
+  password: string;
+  token: string;
+}
+
+let counter = 0;
+
+/** Signs up and signs in a fresh user with a unique name. */
+export async function signedInUser(api: ApiClient, opts: { email?: string } = {}): Promise<TestUser> {
+  const username = `user_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+  const password = 'correct horse battery staple';
+  const created = await api.post('/v1/users', { json: { username, password, ...(opts.email ? { email: opts.email } : {}) } });
+  if (created.status !== 201) throw new Error(`sign-up failed: ${created.status} ${created.text}`);
+  const session = await api.post('/v1/sessions', { json: { username, password } });
+  if (session.status !== 201) throw new Error(`sign-in failed: ${session.status} ${session.text}`);
+  return { id: created.body.id, username, password, token: session.body.token };
+}
+
+/** An address no other test uses. */
+export const uniqueEmail = (tag = 'user') => `${tag}.${Date.now().toString(36)}.${counter++}.${process.pid}@example.com`;
