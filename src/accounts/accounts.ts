@@ -80,6 +80,11 @@ export class Accounts {
     return rows[0];
   }
 
+  async passwordHash(userId: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ hash: string }>('SELECT password_hash AS hash FROM users WHERE id = $1', [userId]);
+    return rows[0]?.hash;
+  }
+
   async getUser(userId: string): Promise<User | undefined> {
     const { rows } = await this.pool.query<User>(`SELECT ${userColumns('users')} FROM users WHERE id = $1`, [userId]);
     return rows[0];

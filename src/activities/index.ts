@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { MailTransport } from '../mail/transport';
+import { createEmailChangeActivities } from './email-change';
 
 export interface ActivityDeps {
   config: Config;
@@ -12,12 +13,7 @@ export interface ActivityDeps {
 
 /** All I/O the workflows need, bound to injected dependencies. */
 export function createActivities(deps: ActivityDeps) {
-  return {
-    async checkDatabase(): Promise<string> {
-      const { rows } = await deps.pool.query<{ now: Date }>('SELECT now() AS now');
-      return rows[0]!.now.toISOString();
-    },
-  };
+  return createEmailChangeActivities(deps);
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -11,6 +11,10 @@ import { errorHandler, requestContext, securityHeaders, type AppState } from './
 import { accountRoutes } from './routes/accounts';
 import { healthRoutes } from './routes/health';
 import { outboxRoutes } from './routes/outbox';
+import { emailChangeRoutes } from './routes/email-change';
+import { linkPageRoutes } from './routes/link-pages';
+import { ReauthGuard } from '../accounts/lockout';
+import { EmailChangeService } from '../email-change/service';
 
 export interface ApiDeps {
   config: Config;
@@ -29,7 +33,8 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   const app = new Koa<AppState>();
   app.proxy = false;
   const accounts = new Accounts(deps.pool, deps.config.sessionTtlMs);
-  const pendingChange = async () => null;
+  const guard = new ReauthGuard(deps.pool, deps.config.auth);
+  const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard);
 
   app.use(requestContext(deps.log));
   app.use(errorHandler());
@@ -37,7 +42,12 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: BODY_LIMIT, formLimit: BODY_LIMIT, jsonStrict: true }));
 
   const router = new Router<AppState>();
-  router.use(accountRoutes(accounts, pendingChange).routes(), healthRoutes(deps.pool, deps.temporal).routes());
+  router.use(
+    accountRoutes(accounts, (userId) => emailChange.pendingChange(userId)).routes(),
+    emailChangeRoutes(accounts, emailChange).routes(),
+    linkPageRoutes(emailChange).routes(),
+    healthRoutes(deps.pool, deps.temporal).routes(),
+  );
   if (deps.outbox) router.use(outboxRoutes(deps.outbox).routes());
   app.use(router.routes()).use(router.allowedMethods({ throw: true }));
   return app;

@@ -38,6 +38,7 @@ const CODE_FOR_HTTP_STATUS: Record<number, string> = {
   405: 'METHOD_NOT_ALLOWED',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
 };
 
 /** True for "the Temporal server cannot be reached" (gRPC UNAVAILABLE / DEADLINE_EXCEEDED, or no connection). */

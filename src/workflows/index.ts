@@ -1,2 +1,2 @@
 // Everything the worker bundles: workflow functions only (deterministic code).
-export { ping } from './ping';
+export { emailChange } from './email-change';

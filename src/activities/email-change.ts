@@ -1,0 +1,244 @@
+import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ActivityDeps } from './index';
+import { inTransaction } from '../db/pool';
+import { createLinkToken, deriveNonce, hashToken } from '../tokens';
+import { changedNotice, verificationMail, type Mail } from '../mail/templates';
+import type { ChangeStateName, Delivery, EmailChangeInput, Purpose } from '../workflows/messages';
+
+export interface Progress {
+  newConfirmedAt: number | null;
+  oldConfirmedAt: number | null;
+  resends: number;
+  delivery: { new: Delivery; old?: Delivery };
+}
+
+const toDate = (ms: number | null) => (ms === null ? null : new Date(ms));
+
+/** The email-change activities: every one idempotent, so a retry finds its earlier effect. */
+export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps) {
+  const linkFor = (token: string) => `${config.publicBaseUrl}/verify-email?token=${token}`;
+  const senderDomain = /@([^>\s]+)/.exec(config.mailFrom)?.[1] ?? 'email-change.local';
+
+  /** One SMTP send with a Message-ID derived from the key; 5xx answers are permanent. */
+  async function send(messageKey: string, to: string, content: Mail): Promise<void> {
+    try {
+      await mail.sendMail({
+        from: config.mailFrom,
+        to,
+        subject: content.subject,
+        text: content.text,
+        html: content.html,
+        messageId: `<${createHash('sha256').update(messageKey).digest('hex').slice(0, 32)}@${senderDomain}>`,
+        headers: { 'Auto-Submitted': 'auto-generated' },
+      });
+    } catch (err) {
+      const code = (err as { responseCode?: number }).responseCode;
+      const message = `SMTP ${code ?? 'connection'} error: ${(err as Error).message}`.slice(0, 300);
+      if (code && code >= 500) throw ApplicationFailure.nonRetryable(message, 'SMTP_PERMANENT');
+      throw ApplicationFailure.retryable(message, 'SMTP_TEMPORARY');
+    }
+  }
+
+  /** Sends the mail of `messageKey` unless PostgreSQL says it was sent already. */
+  async function sendOnce(messageKey: string, to: string, build: () => Mail): Promise<{ sentAt: string }> {
+    const { rows } = await pool.query<{ status: string; sentAt: Date | null }>(
+      'UPDATE mail_messages SET attempts = attempts + 1 WHERE message_key = $1 RETURNING status, sent_at AS "sentAt"',
+      [messageKey],
+    );
+    const row = rows[0];
+    if (!row) throw ApplicationFailure.nonRetryable(`no mail_messages row for ${messageKey}`, 'MAIL_NOT_PREPARED');
+    if (row.status === 'sent') return { sentAt: row.sentAt!.toISOString() };
+    await send(messageKey, to, build());
+    const sent = await pool.query<{ sentAt: Date }>(
+      "UPDATE mail_messages SET status = 'sent', sent_at = now() WHERE message_key = $1 RETURNING sent_at AS \"sentAt\"",
+      [messageKey],
+    );
+    return { sentAt: sent.rows[0]!.sentAt.toISOString() };
+  }
+
+  return {
+    /** R-START: the request row, unless a newer request of this user was started meanwhile. */
+    async recordRequest(input: EmailChangeInput): Promise<{ recorded: boolean }> {
+      return inTransaction(pool, async (db) => {
+        const user = await db.query<{ current: string | null }>(
+          'SELECT current_change_id AS current FROM users WHERE id = $1 FOR UPDATE',
+          [input.userId],
+        );
+        const current = user.rows[0]?.current === input.changeId;
+        if (current) {
+          await db.query(
+            `UPDATE email_change_requests SET state = 'SUPERSEDED', reason = 'a newer request replaced this one',
+               completed_at = now(), updated_at = now()
+             WHERE user_id = $1 AND state = 'REQUESTED' AND id <> $2`,
+            [input.userId, input.changeId],
+          );
+        }
+        await db.query(
+          `INSERT INTO email_change_requests
+             (id, user_id, workflow_id, kind, old_email, new_email, new_email_normalized, needs_old_confirmation,
+              state, reason, expires_at, created_at, completed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           ON CONFLICT (id) DO NOTHING`,
+          [
+            input.changeId,
+            input.userId,
+            `email-change-${input.userId}`,
+            input.kind,
+            input.oldEmail,
+            input.newEmail,
+            input.newEmailNormalized,
+            input.confirmOld,
+            current ? 'REQUESTED' : 'SUPERSEDED',
+            current ? null : 'a newer request replaced this one',
+            new Date(input.requestedAt + input.policy.changeTtlMs),
+            new Date(input.requestedAt),
+            current ? null : new Date(),
+          ],
+        );
+        const row = await db.query<{ state: string }>('SELECT state FROM email_change_requests WHERE id = $1', [input.changeId]);
+        return { recorded: row.rows[0]?.state === 'REQUESTED' };
+      });
+    },
+
+    /** R-TOKEN: fixes a link's expiry and returns its hash; the token itself is rebuilt when mailing. */
+    async prepareVerificationLink(args: { messageKey: string; changeId: string; purpose: Purpose; to: string; linkTtlMs: number }) {
+      const expiresAt = Date.now() + args.linkTtlMs;
+      const token = createLinkToken(config.tokenSecret, { changeId: args.changeId, purpose: args.purpose, expiresAt }, deriveNonce(config.tokenSecret, args.messageKey));
+      await pool.query(
+        `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_hash, link_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_key) DO NOTHING`,
+        [args.messageKey, args.changeId, `verify-${args.purpose}`, args.to, hashToken(token), new Date(expiresAt)],
+      );
+      const { rows } = await pool.query<{ tokenHash: string; linkExpiresAt: Date }>(
+        'SELECT token_hash AS "tokenHash", link_expires_at AS "linkExpiresAt" FROM mail_messages WHERE message_key = $1',
+        [args.messageKey],
+      );
+      return { tokenHash: rows[0]!.tokenHash, linkExpiresAt: rows[0]!.linkExpiresAt.getTime() };
+    },
+
+    /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
+    async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; purpose: Purpose }) {
+      const { rows } = await pool.query<{ recipient: string; linkExpiresAt: Date }>(
+        'SELECT recipient, link_expires_at AS "linkExpiresAt" FROM mail_messages WHERE message_key = $1',
+        [args.messageKey],
+      );
+      const prepared = rows[0];
+      if (!prepared) throw ApplicationFailure.nonRetryable(`no prepared link for ${args.messageKey}`, 'MAIL_NOT_PREPARED');
+      return sendOnce(args.messageKey, prepared.recipient, () => {
+        const linkExpiresAt = prepared.linkExpiresAt.getTime();
+        const token = createLinkToken(
+          config.tokenSecret,
+          { changeId: args.input.changeId, purpose: args.purpose, expiresAt: linkExpiresAt },
+          deriveNonce(config.tokenSecret, args.messageKey),
+        );
+        return verificationMail({
+          purpose: args.purpose,
+          kind: args.input.kind,
+          newEmail: args.input.newEmail,
+          link: linkFor(token),
+          linkExpiresAt,
+          requestedAt: args.input.requestedAt,
+          requestedBy: args.input.requestedBy,
+        });
+      });
+    },
+
+    /** R-VERIFY + R-CONFLICT in one transaction: the address moves here, or the request is declined. */
+    async applyEmailChange(args: { changeId: string; userId: string; progress: Progress }): Promise<{ state: ChangeStateName; reason: string | null }> {
+      const finalColumns = [toDate(args.progress.newConfirmedAt), toDate(args.progress.oldConfirmedAt), args.progress.resends, JSON.stringify(args.progress.delivery)];
+      try {
+        return await inTransaction(pool, async (db) => {
+          const req = await db.query<{ state: ChangeStateName; reason: string | null; newEmail: string; normalized: string }>(
+            `SELECT state, reason, new_email AS "newEmail", new_email_normalized AS normalized
+             FROM email_change_requests WHERE id = $1 FOR UPDATE`,
+            [args.changeId],
+          );
+          const request = req.rows[0];
+          if (!request) throw ApplicationFailure.nonRetryable(`no request ${args.changeId}`, 'REQUEST_NOT_FOUND');
+          if (request.state !== 'REQUESTED') return { state: request.state, reason: request.reason };
+
+          const user = await db.query<{ email: string | null; verified: boolean }>(
+            'SELECT email, email_verified AS verified FROM users WHERE id = $1 FOR UPDATE',
+            [args.userId],
+          );
+          const taken = await db.query(
+            'SELECT 1 FROM users WHERE lower(email_normalized) = $1 AND email_verified AND id <> $2',
+            [request.normalized, args.userId],
+          );
+          if ((taken.rowCount ?? 0) > 0) return decline(db, args.changeId, finalColumns);
+
+          // An address held only unverified elsewhere moves here; that account keeps it in its history.
+          const holders = await db.query<{ id: string; email: string }>(
+            `UPDATE users u SET email = NULL, email_normalized = NULL, updated_at = now()
+             FROM users old WHERE old.id = u.id AND lower(u.email_normalized) = $1 AND NOT u.email_verified AND u.id <> $2
+             RETURNING u.id, old.email`,
+            [request.normalized, args.userId],
+          );
+          for (const holder of holders.rows) {
+            await db.query('INSERT INTO email_history (user_id, email, was_verified, change_request_id) VALUES ($1, $2, false, $3)', [holder.id, holder.email, args.changeId]);
+          }
+          const previous = user.rows[0];
+          if (previous?.email) {
+            await db.query('INSERT INTO email_history (user_id, email, was_verified, change_request_id) VALUES ($1, $2, $3, $4)', [args.userId, previous.email, previous.verified, args.changeId]);
+          }
+          await db.query(
+            `UPDATE users SET email = $2, email_normalized = $3, email_verified = true, email_verified_at = now(), updated_at = now()
+             WHERE id = $1`,
+            [args.userId, request.newEmail, request.normalized],
+          );
+          await db.query(
+            `UPDATE email_change_requests SET state = 'APPROVED', reason = NULL, completed_at = now(), updated_at = now(),
+               new_confirmed_at = $2, old_confirmed_at = $3, resends = $4, delivery = $5 WHERE id = $1`,
+            [args.changeId, ...finalColumns],
+          );
+          return { state: 'APPROVED' as const, reason: null };
+        });
+      } catch (err) {
+        // Another account verified the address in a concurrent transaction: the unique index decides.
+        if ((err as { constraint?: string }).constraint === 'users_verified_email_key') return decline(pool, args.changeId, finalColumns);
+        throw err;
+      }
+    },
+
+    /** Records a final state other than APPROVED; a request already final keeps its state. */
+    async markFinished(args: { changeId: string; state: ChangeStateName; reason: string; progress: Progress }): Promise<{ state: ChangeStateName; reason: string | null }> {
+      const { rows } = await pool.query<{ state: ChangeStateName; reason: string | null }>(
+        `UPDATE email_change_requests SET state = $2, reason = $3, completed_at = now(), updated_at = now(),
+           new_confirmed_at = $4, old_confirmed_at = $5, resends = $6, delivery = $7
+         WHERE id = $1 AND state = 'REQUESTED' RETURNING state, reason`,
+        [args.changeId, args.state, args.reason, toDate(args.progress.newConfirmedAt), toDate(args.progress.oldConfirmedAt), args.progress.resends, JSON.stringify(args.progress.delivery)],
+      );
+      if (rows[0]) return rows[0];
+      const current = await pool.query<{ state: ChangeStateName; reason: string | null }>('SELECT state, reason FROM email_change_requests WHERE id = $1', [args.changeId]);
+      return current.rows[0] ?? { state: args.state, reason: args.reason };
+    },
+
+    /** R-OLD: tells the old address its account email changed; once per change. */
+    async sendChangedNotice(args: { changeId: string }): Promise<{ sentAt: string }> {
+      const { rows } = await pool.query<{ oldEmail: string; newEmail: string; completedAt: Date }>(
+        `SELECT old_email AS "oldEmail", new_email AS "newEmail", completed_at AS "completedAt"
+         FROM email_change_requests WHERE id = $1 AND state = 'APPROVED'`,
+        [args.changeId],
+      );
+      const request = rows[0];
+      if (!request?.oldEmail) throw ApplicationFailure.nonRetryable('no approved change with an old address', 'NO_NOTICE_NEEDED');
+      const messageKey = `${args.changeId}:notice`;
+      await pool.query(
+        `INSERT INTO mail_messages (message_key, change_id, kind, recipient) VALUES ($1, $2, 'notice', $3) ON CONFLICT (message_key) DO NOTHING`,
+        [messageKey, args.changeId, request.oldEmail],
+      );
+      return sendOnce(messageKey, request.oldEmail, () => changedNotice({ newEmail: request.newEmail, changedAt: request.completedAt.getTime() }));
+    },
+  };
+}
+
+async function decline(db: { query: (text: string, values: unknown[]) => Promise<unknown> }, changeId: string, finalColumns: unknown[]) {
+  const reason = 'EMAIL_TAKEN: another account verified this address first';
+  await db.query(
+    `UPDATE email_change_requests SET state = 'DECLINED', reason = $2, completed_at = now(), updated_at = now(),
+       new_confirmed_at = $3, old_confirmed_at = $4, resends = $5, delivery = $6 WHERE id = $1 AND state = 'REQUESTED'`,
+    [changeId, reason, ...finalColumns],
+  );
+  return { state: 'DECLINED' as const, reason };
+}

@@ -1,0 +1,55 @@
+import Router from '@koa/router';
+import ratelimit from 'koa-ratelimit';
+import { z } from 'zod';
+import { emailField, parseEmailAddress } from '../../email-address';
+import type { Accounts } from '../../accounts/accounts';
+import type { EmailChangeService } from '../../email-change/service';
+import { parseInput, requireUser, type AppState } from '../middleware';
+
+const passwordProof = z.strictObject({ method: z.literal('password'), password: z.string({ error: 'must be a string' }).min(1).max(256) });
+const startBody = z.strictObject({ email: emailField, auth: z.discriminatedUnion('method', [passwordProof], { error: 'must be { method: "password", password }' }) });
+const verifyBody = z.strictObject({ token: z.string({ error: 'must be a string' }).min(1).max(512) });
+const availabilityQuery = z.object({ email: z.string({ error: 'is required' }).max(1024, 'is too long') });
+
+/** The JSON API of the email change flow (R-AVAIL, R-START, R-STATUS, R-RESEND, R-CANCEL, R-VERIFY). */
+export function emailChangeRoutes(accounts: Accounts, service: EmailChangeService): Router<AppState> {
+  const router = new Router<AppState>();
+  const signedIn = requireUser(accounts);
+
+  router.get(
+    '/v1/email/availability',
+    signedIn,
+    ratelimit({ driver: 'memory', db: new Map(), duration: 60_000, max: 30, id: (ctx) => `avail:${ctx.state.user!.id}`, throw: true, errorMessage: 'Too many availability checks; wait a minute' }),
+    async (ctx) => {
+      const { email } = parseInput(availabilityQuery, ctx.query);
+      ctx.body = await service.availability(ctx.state.user!, parseEmailAddress(email), email);
+    },
+  );
+
+  router.post('/v1/email/change', signedIn, async (ctx) => {
+    const input = parseInput(startBody, ctx.request.body);
+    const change = await service.start(ctx.state.user!, input.email, input.auth, { ip: ctx.ip, userAgent: ctx.get('User-Agent') || undefined });
+    ctx.status = 202;
+    ctx.body = change;
+  });
+
+  router.get('/v1/email/change', signedIn, async (ctx) => {
+    ctx.body = await service.status(ctx.state.user!.id);
+  });
+
+  router.post('/v1/email/change/resend', signedIn, async (ctx) => {
+    parseInput(z.strictObject({}), ctx.request.body);
+    ctx.body = { change: await service.resend(ctx.state.user!.id) };
+  });
+
+  router.delete('/v1/email/change', signedIn, async (ctx) => {
+    ctx.body = { change: await service.cancel(ctx.state.user!.id) };
+  });
+
+  router.post('/v1/email/verify', async (ctx) => {
+    const { token } = parseInput(verifyBody, ctx.request.body);
+    ctx.body = await service.verify(token);
+  });
+
+  return router;
+}

@@ -1,0 +1,225 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  cancelUpdate,
+  FailureType,
+  linkQuery,
+  resendUpdate,
+  statusQuery,
+  verifyUpdate,
+  type ChangeStateName,
+  type ChangeStatus,
+  type EmailChangeInput,
+  type ChangeRef,
+  type LinkDeadReason,
+  type VerifyRequest,
+} from './messages';
+import { SEARCH_ATTRIBUTES } from './search-attributes';
+import {
+  allConfirmed,
+  deadlineOf,
+  initialState,
+  requiredLinks,
+  resendAvailableAt,
+  resendsLeft,
+  statusOf,
+  type ChangeState,
+  type LinkState,
+} from './state';
+
+// PostgreSQL work retries for ~45 minutes (an outage must not lose the request), each try bounded.
+const db = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 },
+});
+// One SMTP try per activity: the workflow retries itself, so `delivery` can show each retry.
+const smtp = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 1 } });
+const notices = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 12, nonRetryableErrorTypes: ['SMTP_PERMANENT'] },
+});
+
+const MAIL_MAX_ATTEMPTS = 12;
+const mailBackoffMs = (attempt: number) => Math.min(2 ** (attempt - 1) * 2_000, 5 * 60_000);
+
+/**
+ * One email add/change request (SPEC §3), from REQUESTED to its outcome:
+ * record it, mail a link to every address that must confirm, then wait for every
+ * confirmation, a cancel or the deadline, and apply, cancel or expire.
+ */
+export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus> {
+  const s = initialState(input);
+
+  // R-STATUS
+  setHandler(statusQuery, () => statusOf(s));
+  setHandler(linkQuery, (link) => {
+    try {
+      checkLink(s, link);
+      return { ok: true, confirmed: s.links[link.purpose]?.confirmedAt != null };
+    } catch (err) {
+      const failure = err as ApplicationFailure;
+      const reason = (failure.details?.[0] as { reason?: LinkDeadReason } | undefined)?.reason;
+      return { ok: false, type: failure.type ?? FailureType.invalidToken, reason, message: failure.message };
+    }
+  });
+
+  // R-VERIFY, R-OLD: a link's hash confirms its purpose; the last confirmation waits for the outcome.
+  setHandler(
+    verifyUpdate,
+    async ({ purpose }) => {
+      const link = s.links[purpose]!;
+      const alreadyConfirmed = link.confirmedAt !== null;
+      if (!alreadyConfirmed) link.confirmedAt = Date.now();
+      if (allConfirmed(s)) await condition(() => s.state !== 'REQUESTED');
+      return { alreadyConfirmed, status: statusOf(s) };
+    },
+    { validator: (link) => checkLink(s, link) },
+  );
+
+  // R-RESEND: fresh links for the unconfirmed addresses; the old links stop working at once.
+  setHandler(
+    resendUpdate,
+    async () => {
+      s.resends += 1;
+      s.lastSendAt = Date.now();
+      await Promise.all(requiredLinks(s).filter((l) => l.confirmedAt === null).map((l) => issueLink(s, l)));
+      return statusOf(s);
+    },
+    { validator: (ref) => checkResend(s, ref) },
+  );
+
+  // R-CANCEL
+  setHandler(
+    cancelUpdate,
+    async () => {
+      s.cancelRequested = true;
+      await condition(() => s.state !== 'REQUESTED');
+      return statusOf(s);
+    },
+    { validator: (ref) => checkOpen(s, ref) },
+  );
+
+  // R-START: record the request; a newer request of the same user may already have replaced it.
+  const { recorded } = await db.recordRequest(input);
+  if (!recorded) return finish(s, 'SUPERSEDED', 'a newer request replaced this one');
+  await Promise.all(requiredLinks(s).map((l) => issueLink(s, l)));
+
+  // Wait for every required confirmation, a cancel, or the deadline (R-EXPIRE).
+  const decided = await condition(() => allConfirmed(s) || s.cancelRequested, Math.max(1, deadlineOf(s) - Date.now()));
+
+  if (s.cancelRequested) return finish(s, 'CANCELLED', 'cancelled by the user');
+  if (!decided) return finish(s, 'EXPIRED', 'not confirmed before the request expired');
+
+  // R-VERIFY, R-CONFLICT: apply in one transaction; a race for the address may decline it.
+  const applied = await db.applyEmailChange({ changeId: input.changeId, userId: input.userId, progress: progressOf(s) });
+  const result = await close(s, applied.state, applied.reason);
+  // R-OLD: the old verified address hears of the change (never a token); failing to tell it does not undo it.
+  if (applied.state === 'APPROVED' && input.oldEmail && input.oldEmailVerified) {
+    await notices.sendChangedNotice({ changeId: input.changeId }).catch(() => undefined);
+  }
+  return result;
+}
+
+/** Creates a link (only its hash comes back) and mails it in the background, retrying with backoff. */
+async function issueLink(s: ChangeState, link: LinkState): Promise<void> {
+  if (link.tokenHash) link.replacedHashes.push(link.tokenHash);
+  link.tokenHash = null;
+  link.sends += 1;
+  const messageKey = `${s.input.changeId}:${link.purpose}:${link.sends}`;
+  link.delivery = { status: 'sending', attempts: 0 };
+  const prepared = await db.prepareVerificationLink({ messageKey, changeId: s.input.changeId, purpose: link.purpose, to: link.to, linkTtlMs: s.input.policy.linkTtlMs });
+  link.tokenHash = prepared.tokenHash;
+  link.linkExpiresAt = prepared.linkExpiresAt;
+  void deliver(s, link, messageKey, link.sends);
+}
+
+async function deliver(s: ChangeState, link: LinkState, messageKey: string, sendNo: number): Promise<void> {
+  const current = () => link.sends === sendNo && s.state === 'REQUESTED' && link.confirmedAt === null;
+  for (let attempt = 1; current(); attempt++) {
+    link.delivery = { ...link.delivery, attempts: attempt };
+    try {
+      const { sentAt } = await smtp.sendVerificationMail({ messageKey, input: s.input, purpose: link.purpose });
+      if (link.sends === sendNo) link.delivery = { status: 'sent', attempts: attempt, sentAt };
+      return;
+    } catch (err) {
+      const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      const lastError = failure?.message ?? (err instanceof Error ? err.message : String(err));
+      if (link.sends !== sendNo) return;
+      if (failure?.nonRetryable || attempt >= MAIL_MAX_ATTEMPTS) {
+        link.delivery = { status: 'failed', attempts: attempt, lastError };
+        return;
+      }
+      link.delivery = { status: 'retrying', attempts: attempt, lastError };
+      await sleep(mailBackoffMs(attempt));
+    }
+  }
+}
+
+function checkOpen(s: ChangeState, ref: ChangeRef): void {
+  if (ref.changeId !== s.input.changeId) throw linkDead('superseded', 'A newer request replaced this one');
+  if (s.state !== 'REQUESTED' || s.cancelRequested || Date.now() >= deadlineOf(s)) {
+    throw ApplicationFailure.create({ type: FailureType.notPending, message: 'This request is no longer pending', nonRetryable: true });
+  }
+  if (allConfirmed(s)) {
+    throw ApplicationFailure.create({ type: FailureType.notPending, message: 'Every address is confirmed; the change is being applied', nonRetryable: true });
+  }
+}
+
+function linkDead(reason: LinkDeadReason, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: FailureType.linkExpired, message, details: [{ reason }], nonRetryable: true });
+}
+
+/** R-TOKEN: only the current link of its purpose, unexpired, on an open request. */
+function checkLink(s: ChangeState, { changeId, purpose, tokenHash }: VerifyRequest): void {
+  if (changeId !== s.input.changeId) throw linkDead('superseded', 'A newer request replaced this one');
+  const link = s.links[purpose];
+  if (!link) throw ApplicationFailure.create({ type: FailureType.invalidToken, message: 'This link is not valid', nonRetryable: true });
+  if (link.confirmedAt !== null && link.tokenHash === tokenHash) return; // a second click is harmless
+  if (link.replacedHashes.includes(tokenHash)) throw linkDead('resent', 'A newer link was sent; use the latest email');
+  if (link.tokenHash !== tokenHash) throw ApplicationFailure.create({ type: FailureType.invalidToken, message: 'This link is not valid', nonRetryable: true });
+  if (s.cancelRequested) throw linkDead('cancelled', 'This request was cancelled');
+  if (Date.now() >= deadlineOf(s)) throw linkDead('expired', 'This request has expired');
+  if (link.linkExpiresAt !== null && Date.now() >= link.linkExpiresAt) throw linkDead('expired', 'This link has expired');
+}
+
+function checkResend(s: ChangeState, ref: ChangeRef): void {
+  checkOpen(s, ref);
+  if (resendsLeft(s) === 0) {
+    const retryAfterMs = deadlineOf(s) - Date.now();
+    throw ApplicationFailure.create({ type: FailureType.rateLimited, message: 'No resends left for this request; start a new one', details: [{ retryAfterMs, resendsLeft: 0 }], nonRetryable: true });
+  }
+  const waitMs = resendAvailableAt(s) - Date.now();
+  if (waitMs > 0) {
+    throw ApplicationFailure.create({ type: FailureType.rateLimited, message: 'Wait before asking for another link', details: [{ retryAfterMs: waitMs }], nonRetryable: true });
+  }
+}
+
+const progressOf = (s: ChangeState) => ({
+  newConfirmedAt: s.links.new.confirmedAt,
+  oldConfirmedAt: s.links.old?.confirmedAt ?? null,
+  resends: s.resends,
+  delivery: statusOf(s).delivery,
+});
+
+/** Ends without applying: records the final state in PostgreSQL, then closes the run. */
+async function finish(s: ChangeState, state: Exclude<ChangeStateName, 'REQUESTED' | 'APPROVED'>, reason: string): Promise<ChangeStatus> {
+  const final = await db.markFinished({ changeId: s.input.changeId, state, reason, progress: progressOf(s) });
+  return close(s, final.state, final.reason);
+}
+
+async function close(s: ChangeState, state: ChangeStateName, reason: string | null): Promise<ChangeStatus> {
+  s.state = state;
+  s.reason = reason;
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.state.key, value: state }]);
+  await condition(allHandlersFinished); // let waiting verify/cancel updates answer first
+  return statusOf(s);
+}

@@ -1,0 +1,50 @@
+import { expect } from 'vitest';
+import type { CapturedMail, SmtpCapture } from '../../src/dev/smtp-capture';
+import type { ApiClient, TestUser } from './http';
+
+export const PASSWORD_PROOF = (user: TestUser) => ({ method: 'password', password: user.password });
+
+/** POST /v1/email/change with the user's password; expects 202 and returns the change. */
+export async function startChange(api: ApiClient, user: TestUser, email: string) {
+  const res = await api.post('/v1/email/change', { token: user.token, json: { email, auth: PASSWORD_PROOF(user) } });
+  expect(res.status, res.text).toBe(202);
+  return res.body.change;
+}
+
+/** The verification link in a mail (the only link whose path is /verify-email). */
+export function linkIn(mail: CapturedMail): string {
+  const link = mail.links.find((l) => new URL(l).pathname === '/verify-email');
+  if (!link) throw new Error(`no verification link in mail "${mail.subject}"`);
+  return link;
+}
+
+export const tokenOf = (link: string) => new URL(link).searchParams.get('token')!;
+
+/** Waits for mail number `index` (0-based) to `address` and returns its link's token. */
+export async function tokenFromMail(smtp: SmtpCapture, address: string, index = 0): Promise<string> {
+  return tokenOf(linkIn(await smtp.waitForMessage(address, { seen: index })));
+}
+
+/** What a person does: open the link (GET), then press the button (POST the form). */
+export async function clickAndConfirm(link: string): Promise<{ get: Response; getHtml: string; post: Response; postHtml: string }> {
+  const get = await fetch(link);
+  const getHtml = await get.text();
+  const url = new URL(link);
+  const post = await fetch(`${url.origin}/verify-email`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: url.searchParams.get('token')! }).toString(),
+  });
+  return { get, getHtml, post, postHtml: await post.text() };
+}
+
+/** Polls GET /v1/email/change until `predicate` holds (workflow state changes are asynchronous). */
+export async function waitForStatus(api: ApiClient, user: TestUser, predicate: (body: any) => boolean, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await api.get('/v1/email/change', { token: user.token });
+    if (res.status === 200 && predicate(res.body)) return res.body;
+    if (Date.now() > deadline) throw new Error(`status never matched; last: ${res.text}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
