@@ -157,7 +157,9 @@ describe('R-OPS operators', () => {
     expect(found).toEqual([`email-change-${user.id}`]);
 
     // Payload bytes decoded to text, so a token anywhere in an input, result or failure would show.
-    const history = JSON.stringify(await handle.fetchHistory(), (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v));
+    const history = JSON.stringify(await handle.fetchHistory(), (k, v) =>
+      v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
+    );
     expect(history).toContain(email); // the decoding works: the request's input is there
     expect(history).not.toContain(token);
     expect(history).not.toContain(stack.config.tokenSecret);
