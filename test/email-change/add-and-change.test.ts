@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
-import { clickAndConfirm, linkIn, startChange, tokenFromMail, waitForStatus } from '../helpers/flow';
+import { clickAndConfirm, linkIn, startChange, tokenFromMail } from '../helpers/flow';
 
 let stack: TestStack;
 let api: ApiClient;
