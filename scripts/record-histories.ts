@@ -1,0 +1,350 @@
+/**
+ * Records the event histories that test/replay.test.ts replays against the current workflow code.
+ *
+ *   npx tsx scripts/record-histories.ts          # rewrites test/fixtures/histories/*.json
+ *
+ * Like test/global-setup.ts it starts its own Temporal dev server and PostgreSQL (DATABASE_URL if
+ * set, else embedded in a temporary directory), then, like the integration tests, its own SMTP
+ * capture server, worker and API, and drives each scenario over HTTP. Every history is written
+ * only after its run has closed, and only if no link token that was mailed (and no password)
+ * appears in it, payloads decoded: the script fails otherwise and writes nothing.
+ *
+ * Re-record only on purpose (a new scenario, or a deliberate, versioned workflow change): the
+ * point of the fixtures is that they were produced by the code that is already running somewhere.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import { createRequire } from 'node:module';
+import { Client, Connection } from '@temporalio/client';
+import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
+import * as proto from '@temporalio/proto';
+import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { loadConfig, type Config } from '../src/config';
+import { createPool } from '../src/db/pool';
+import { migrate } from '../src/db/migrate';
+import { createLogger } from '../src/log';
+import { createMailTransport } from '../src/mail/transport';
+import { createWorker } from '../src/worker';
+import { listen, closeServer } from '../src/api/server';
+import { startSmtpCapture, type SmtpCapture } from '../src/dev/smtp-capture';
+import { freePort } from '../src/dev/ports';
+import { startTemporalDevServer } from '../src/dev/temporal';
+import { startEmbeddedPostgres } from '../src/dev/postgres';
+import { workflowIdFor } from '../src/workflows/messages';
+import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../test/helpers/http';
+
+const ROOT = path.resolve(__dirname, '..');
+const FIXTURES = path.join(ROOT, 'test/fixtures/histories');
+const quiet = { ...console, trace: () => undefined, debug: () => undefined, info: () => undefined, log: () => undefined } as never;
+
+interface Shared {
+  temporalAddress: string;
+  databaseUrl: string;
+  workflowCode: string;
+}
+
+interface Stack {
+  baseUrl: string;
+  config: Config;
+  smtp: SmtpCapture;
+  temporal: Client;
+  api: ApiClient;
+  stop(): Promise<void>;
+}
+
+/** test/helpers/stack.ts startStack, without vitest's inject: SMTP capture, worker and API of its own. */
+async function startStack(shared: Shared, env: Record<string, string> = {}): Promise<Stack> {
+  const smtp = await startSmtpCapture();
+  const port = await freePort();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.RECORD_LOG_LEVEL ?? 'silent',
+    PORT: String(port),
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    DATABASE_URL: shared.databaseUrl,
+    TEMPORAL_ADDRESS: shared.temporalAddress,
+    TASK_QUEUE: `record-${randomUUID()}`,
+    SMTP_URL: smtp.url,
+    TOKEN_SECRET: 'test-secret-test-secret-test-secret-0123456789',
+    ...env,
+  });
+  const log = createLogger(config.logLevel);
+  const pool = createPool(config.databaseUrl!, config.databasePoolSize, log);
+  const workerConnection = await NativeConnection.connect({ address: config.temporal.address! });
+  const worker = await createWorker(
+    workerConnection,
+    { config, pool, mail: createMailTransport(config.smtpUrl!), log },
+    { workflowBundle: { code: shared.workflowCode } },
+  );
+  const workerDone = worker.run();
+  const connection = await Connection.connect({ address: config.temporal.address! });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const server: http.Server = await listen({ config, pool, temporal, log }, port, '127.0.0.1');
+  return {
+    baseUrl: config.publicBaseUrl,
+    config,
+    smtp,
+    temporal,
+    api: apiClient(config.publicBaseUrl),
+    async stop() {
+      await closeServer(server);
+      worker.shutdown();
+      await workerDone;
+      await Promise.all([workerConnection.close(), connection.close(), pool.end(), smtp.stop()]);
+    },
+  };
+}
+
+// ── the flow, as test/helpers/flow.ts drives it (without vitest's expect) ─────────────────────
+
+function check(ok: unknown, message: string): asserts ok {
+  if (!ok) throw new Error(message);
+}
+
+async function startChange(api: ApiClient, user: TestUser, email: string): Promise<{ id: string; state: string }> {
+  const res = await api.post('/v1/email/change', { token: user.token, json: { email, auth: { method: 'password', password: user.password } } });
+  check(res.status === 202, `start change: ${res.status} ${res.text}`);
+  return res.body.change;
+}
+
+async function tokenFromMail(smtp: SmtpCapture, address: string, index = 0): Promise<string> {
+  const mail = await smtp.waitForMessage(address, { seen: index });
+  const link = mail.links.find((l) => new URL(l).pathname === '/verify-email');
+  check(link, `no verification link in mail "${mail.subject}" to ${address}`);
+  return new URL(link).searchParams.get('token')!;
+}
+
+/** What a person does: open the link (GET shows the button), then press it (POST the form). */
+async function clickAndConfirm(baseUrl: string, token: string): Promise<string> {
+  const link = `${baseUrl}/verify-email?token=${encodeURIComponent(token)}`;
+  const get = await fetch(link);
+  await get.text();
+  check(get.status === 200, `GET link page: ${get.status}`);
+  const post = await fetch(`${baseUrl}/verify-email`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  const html = await post.text();
+  check(post.status === 200, `POST link page: ${post.status} ${html.slice(0, 200)}`);
+  return html;
+}
+
+async function verify(api: ApiClient, token: string, state: string) {
+  const res = await api.post('/v1/email/verify', { json: { token } });
+  check(res.status === 200 && res.body.state === state, `verify: ${res.status} ${res.text}`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ── scenarios ────────────────────────────────────────────────────────────────────────────────
+
+interface Recorded {
+  user: TestUser;
+  changeId: string;
+  /** What the run must have ended in (checked against the run's result). */
+  state: string;
+}
+
+interface Scenario {
+  name: string;
+  env?: Record<string, string>;
+  run(stack: Stack): Promise<Recorded>;
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: 'add-approved',
+    async run({ api, smtp, baseUrl }) {
+      const user = await signedInUser(api);
+      const email = uniqueEmail('add');
+      const change = await startChange(api, user, email);
+      const html = await clickAndConfirm(baseUrl, await tokenFromMail(smtp, email));
+      check(html.includes('Your email address is confirmed'), 'add: not confirmed');
+      return { user, changeId: change.id, state: 'APPROVED' };
+    },
+  },
+  {
+    name: 'change-approved-with-old-confirmation',
+    async run({ api, smtp, baseUrl }) {
+      const user = await signedInUser(api);
+      const oldEmail = uniqueEmail('old');
+      await startChange(api, user, oldEmail);
+      await verify(api, await tokenFromMail(smtp, oldEmail), 'APPROVED');
+      await waitForClosed(api, user);
+
+      const newEmail = uniqueEmail('new');
+      const change = await startChange(api, user, newEmail);
+      const newToken = await tokenFromMail(smtp, newEmail);
+      const oldToken = await tokenFromMail(smtp, oldEmail, 1);
+      check((await clickAndConfirm(baseUrl, newToken)).includes('Confirmed, one step left'), 'change: first confirmation');
+      check((await clickAndConfirm(baseUrl, oldToken)).includes('Your email address is confirmed'), 'change: second confirmation');
+      const notice = await smtp.waitForMessage(oldEmail, { seen: 2 });
+      check(notice.subject === 'Your account email was changed', `change: notice subject "${notice.subject}"`);
+      return { user, changeId: change.id, state: 'APPROVED' };
+    },
+  },
+  {
+    name: 'add-cancelled',
+    async run({ api, smtp }) {
+      const user = await signedInUser(api);
+      const email = uniqueEmail('cancel');
+      const change = await startChange(api, user, email);
+      await tokenFromMail(smtp, email);
+      const res = await api.delete('/v1/email/change', { token: user.token });
+      check(res.status === 200 && res.body.change.state === 'CANCELLED', `cancel: ${res.status} ${res.text}`);
+      return { user, changeId: change.id, state: 'CANCELLED' };
+    },
+  },
+  {
+    name: 'add-resent-approved',
+    env: { RESEND_COOLDOWN: '1s' },
+    async run({ api, smtp }) {
+      const user = await signedInUser(api);
+      const email = uniqueEmail('resend');
+      const change = await startChange(api, user, email);
+      await tokenFromMail(smtp, email);
+      await sleep(1_500);
+      const res = await api.post('/v1/email/change/resend', { token: user.token, json: {} });
+      check(res.status === 200 && res.body.change.resendsLeft === 4, `resend: ${res.status} ${res.text}`);
+      await verify(api, await tokenFromMail(smtp, email, 1), 'APPROVED');
+      return { user, changeId: change.id, state: 'APPROVED' };
+    },
+  },
+  {
+    name: 'add-expired',
+    env: { EMAIL_CHANGE_TTL: '3s' },
+    async run({ api, smtp }) {
+      const user = await signedInUser(api);
+      const email = uniqueEmail('expire');
+      const change = await startChange(api, user, email);
+      await tokenFromMail(smtp, email);
+      return { user, changeId: change.id, state: 'EXPIRED' };
+    },
+  },
+];
+
+async function waitForClosed(api: ApiClient, user: TestUser, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await api.get('/v1/email/change', { token: user.token });
+    if (res.status === 200 && res.body.change?.state !== 'REQUESTED') return;
+    if (Date.now() > deadline) throw new Error(`change never closed; last: ${res.text}`);
+    await sleep(100);
+  }
+}
+
+// ── history JSON ─────────────────────────────────────────────────────────────────────────────
+
+/**
+ * historyToJSON of @temporalio/common, or the same conversion done with the protobufjs copy that
+ * @temporalio/proto is built on: when npm installs two copies of protobufjs 8 (one under
+ * @temporalio/common, one under @temporalio/proto, as it does in this project next to grpc's
+ * protobufjs 7), protojson's `instanceof Type` check fails and historyToJSON throws
+ * "type must be a Type". The output is the same Temporal JSON history format either way.
+ */
+function toHistoryJson(history: History): string {
+  try {
+    return historyToJSON(history);
+  } catch (err) {
+    if (!(err instanceof TypeError) || !err.message.includes('must be a Type')) throw err;
+    const protojson = createRequire(require.resolve('@temporalio/proto'))('protobufjs/ext/protojson') as { toJson(type: unknown, message: unknown): unknown };
+    const type = (patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown }).lookupType('temporal.api.history.v1.History');
+    return JSON.stringify(protojson.toJson(type, proto.temporal.api.history.v1.History.fromObject(history)), null, 2);
+  }
+}
+
+// ── history checks ───────────────────────────────────────────────────────────────────────────
+
+/** The history JSON plus every payload in it decoded (payload data is base64 in the JSON). */
+function searchableText(historyJson: string): string {
+  const decoded: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (node && typeof node === 'object') {
+      const obj = node as Record<string, unknown>;
+      if (typeof obj.data === 'string' && obj.metadata && typeof obj.metadata === 'object') {
+        decoded.push(Buffer.from(obj.data, 'base64').toString('utf8'));
+      }
+      Object.values(obj).forEach(walk);
+    }
+  };
+  walk(JSON.parse(historyJson));
+  return [historyJson, ...decoded].join('\n');
+}
+
+function assertNoSecrets(name: string, historyJson: string, secrets: string[]): void {
+  const text = searchableText(historyJson);
+  const leaked = secrets.filter((s) => text.includes(s) || text.includes(encodeURIComponent(s)));
+  if (leaked.length > 0) throw new Error(`${name}: the history contains ${leaked.length} mailed link token(s) or password(s); not written`);
+}
+
+// ── main ─────────────────────────────────────────────────────────────────────────────────────
+
+async function main(): Promise<void> {
+  const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'email-change-record-'));
+  fs.chmodSync(tempDir, 0o755);
+  const log = createLogger('warn', { service: 'record-histories' });
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const [temporal, postgres, bundle] = await Promise.all([
+      startTemporalDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH }),
+      process.env.DATABASE_URL ? undefined : startEmbeddedPostgres(path.join(tempDir, 'postgres'), { persistent: false }),
+      bundleWorkflowCode({ workflowsPath: path.join(ROOT, 'src/workflows/index.ts'), logger: quiet }),
+    ]);
+    stops.push(() => temporal.stop());
+    if (postgres) stops.push(() => postgres.stop());
+    const databaseUrl = process.env.DATABASE_URL ?? postgres!.url;
+    await migrate(databaseUrl, log);
+    const shared: Shared = { temporalAddress: temporal.address, databaseUrl, workflowCode: bundle.code };
+
+    const outputs = new Map<string, string>();
+    for (const scenario of scenarios) {
+      const stack = await startStack(shared, scenario.env);
+      try {
+        const recorded = await scenario.run(stack);
+        const handle = stack.temporal.workflow.getHandle(workflowIdFor(recorded.user.id));
+        const result = await handle.result();
+        check(result.id === recorded.changeId && result.state === recorded.state, `${scenario.name}: run ended ${result.state} for ${result.id}`);
+        const { runId, status } = await handle.describe();
+        check(status.name === 'COMPLETED', `${scenario.name}: run is ${status.name}`);
+        const history = await stack.temporal.workflow.getHandle(workflowIdFor(recorded.user.id), runId).fetchHistory();
+        const json = toHistoryJson(history);
+        check(searchableText(json).includes(recorded.changeId), `${scenario.name}: history of another run`);
+        const tokens = stack.smtp
+          .messages()
+          .flatMap((m) => m.links)
+          .filter((l) => new URL(l).pathname === '/verify-email')
+          .map((l) => new URL(l).searchParams.get('token')!);
+        check(tokens.length > 0, `${scenario.name}: no tokens were mailed`);
+        assertNoSecrets(scenario.name, json, [...tokens, recorded.user.password]);
+        outputs.set(scenario.name, json);
+        console.log(`recorded ${scenario.name}: ${history.events?.length} events, ${tokens.length} mailed token(s) absent`);
+      } finally {
+        await stack.stop();
+      }
+    }
+
+    fs.mkdirSync(FIXTURES, { recursive: true });
+    for (const [name, json] of outputs) fs.writeFileSync(path.join(FIXTURES, `${name}.json`), `${json}\n`);
+    console.log(`wrote ${outputs.size} histories to ${path.relative(ROOT, FIXTURES)}/`);
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    fs.rmSync(tempDir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { describe, expect, inject, it } from 'vitest';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils';
+import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { createLinkToken } from '../src/tokens';
+
+/**
+ * Replays the recorded histories of representative `emailChange` runs (test/fixtures/histories,
+ * written by `npx tsx scripts/record-histories.ts`) against the current workflow code: a change
+ * that would break runs already in flight fails here with a DeterminismViolationError. Such a
+ * change needs `patched()` / worker versioning, not a re-recording of the fixtures.
+ */
+
+// Quiet: the deliberately broken variant below makes the SDK core log a WARN per history.
+try {
+  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
+} catch {
+  // a runtime is already installed in this process; keep it
+}
+
+const FIXTURES = path.resolve(__dirname, 'fixtures/histories');
+const ROOT = path.resolve(__dirname, '..');
+
+interface Fixture {
+  name: string;
+  json: { events: Record<string, any>[] };
+}
+
+const fixtures: Fixture[] = fs
+  .readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((file) => ({ name: path.basename(file, '.json'), json: JSON.parse(fs.readFileSync(path.join(FIXTURES, file), 'utf8')) }));
+
+/**
+ * historyFromJSON of @temporalio/common, or the same conversion done with the protobufjs copy that
+ * @temporalio/proto is built on: with two copies of protobufjs 8 installed (one under
+ * @temporalio/common, one under @temporalio/proto, as in this project), protojson's
+ * `instanceof Type` check fails and historyFromJSON (also inside Worker.runReplayHistory when it
+ * is handed JSON) throws "type must be a Type".
+ */
+function loadHistory(json: unknown): History {
+  try {
+    return historyFromJSON(json);
+  } catch (err) {
+    if (!(err instanceof TypeError) || !err.message.includes('must be a Type')) throw err;
+    const protoPath = require.resolve('@temporalio/proto');
+    const protojson = createRequire(protoPath)('protobufjs/ext/protojson') as { fromJson(type: unknown, json: unknown): History };
+    const root = createRequire(__filename)(protoPath) as Record<string, unknown>; // the CommonJS root, not an ESM namespace
+    const type = (patchProtobufRoot(root) as unknown as { lookupType(name: string): unknown }).lookupType('temporal.api.history.v1.History');
+    return protojson.fromJson(type, json);
+  }
+}
+
+/** The history JSON plus every payload in it decoded (payload data is base64 in the JSON). */
+function searchableText(json: unknown): string {
+  const decoded: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (node && typeof node === 'object') {
+      const obj = node as Record<string, unknown>;
+      if (typeof obj.data === 'string' && obj.metadata && typeof obj.metadata === 'object') decoded.push(Buffer.from(obj.data, 'base64').toString('utf8'));
+      Object.values(obj).forEach(walk);
+    }
+  };
+  walk(json);
+  return [JSON.stringify(json), ...decoded].join('\n');
+}
+
+const eventTypes = (f: Fixture) => f.json.events.map((e) => e.eventType as string);
+const startInput = (f: Fixture) => {
+  const payload = f.json.events[0]!.workflowExecutionStartedEventAttributes.input.payloads[0];
+  return JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8')) as { changeId: string };
+};
+
+describe('recorded emailChange histories', () => {
+  it('there are at least 5, each a complete emailChange run', () => {
+    expect(fixtures.length).toBeGreaterThanOrEqual(5);
+    for (const f of fixtures) {
+      expect(f.json.events[0], f.name).toMatchObject({
+        eventType: 'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED',
+        workflowExecutionStartedEventAttributes: { workflowType: { name: 'emailChange' } },
+      });
+      expect(eventTypes(f), f.name).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
+    }
+  });
+
+  it('no history holds a link token (only hashes reach the workflow)', () => {
+    for (const f of fixtures) {
+      const { changeId } = startInput(f);
+      // Every token of a change starts with the same 20 characters: version byte + 14 bytes of its id.
+      const prefix = Buffer.concat([Buffer.from([1]), Buffer.from(changeId.replace(/-/g, ''), 'hex').subarray(0, 14)]).toString('base64url');
+      expect(createLinkToken('any-secret-any-secret-any-secret-0000', { changeId, purpose: 'old', expiresAt: Date.now() }).startsWith(prefix)).toBe(true);
+      expect(searchableText(f.json), f.name).not.toContain(prefix);
+    }
+  });
+
+  it.each(fixtures.map((f) => [f.name, f] as const))('%s replays against the current workflow code', async (name, f) => {
+    await expect(Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: name }, loadHistory(f.json))).resolves.toBeUndefined();
+  });
+
+  it('a workflow change that breaks running workflows fails the replay of every history', async () => {
+    // The current workflow with one step added in front: each recorded run now diverges at its first command.
+    const dir = fs.mkdtempSync(path.join(inject('tempDir'), 'replay-variant-'));
+    const variant = path.join(dir, 'index.ts');
+    fs.writeFileSync(
+      variant,
+      [
+        "import { sleep } from '@temporalio/workflow';",
+        `import { emailChange as current } from ${JSON.stringify(path.join(ROOT, 'src/workflows/email-change'))};`,
+        'export async function emailChange(...args: Parameters<typeof current>) {',
+        '  await sleep(1);',
+        '  return current(...args);',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const bundle = await bundleWorkflowCode({
+      workflowsPath: variant,
+      // The variant lives outside the project: let it find the project's packages.
+      webpackConfigHook: (config) => ({ ...config, resolve: { ...config.resolve, modules: [...(config.resolve?.modules ?? []), path.join(ROOT, 'node_modules')] } }),
+      logger: { ...console, trace: () => undefined, debug: () => undefined, info: () => undefined, log: () => undefined, warn: () => undefined } as never,
+    });
+
+    const results = Worker.runReplayHistories(
+      { workflowBundle: { code: bundle.code }, replayName: 'variant' },
+      fixtures.map((f) => ({ workflowId: f.name, history: loadHistory(f.json) })),
+    );
+    const errors: Record<string, unknown> = {};
+    for await (const result of results) errors[result.workflowId] = result.error;
+    expect(Object.keys(errors).sort()).toEqual(fixtures.map((f) => f.name));
+    for (const [name, error] of Object.entries(errors)) expect(error, name).toBeInstanceOf(DeterminismViolationError);
+  });
+});
