@@ -15,6 +15,8 @@ import { emailChangeRoutes } from './routes/email-change';
 import { linkPageRoutes } from './routes/link-pages';
 import { ReauthGuard } from '../accounts/lockout';
 import { EmailChangeService } from '../email-change/service';
+import { Devices } from '../accounts/devices';
+import { deviceRoutes } from './routes/devices';
 
 export interface ApiDeps {
   config: Config;
@@ -34,7 +36,8 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   app.proxy = false;
   const accounts = new Accounts(deps.pool, deps.config.sessionTtlMs);
   const guard = new ReauthGuard(deps.pool, deps.config.auth);
-  const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard);
+  const devices = new Devices(deps.pool);
+  const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, devices);
 
   app.use(requestContext(deps.log));
   app.use(errorHandler());
@@ -44,7 +47,8 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   const router = new Router<AppState>();
   router.use(
     accountRoutes(accounts, (userId) => emailChange.pendingChange(userId)).routes(),
-    emailChangeRoutes(accounts, emailChange).routes(),
+    emailChangeRoutes(accounts, emailChange, deps.pool).routes(),
+    deviceRoutes(accounts, devices, guard).routes(),
     linkPageRoutes(emailChange).routes(),
     healthRoutes(deps.pool, deps.temporal).routes(),
   );

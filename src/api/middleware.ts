@@ -65,7 +65,7 @@ export function errorHandler(): Koa.Middleware<AppState> {
   };
 }
 
-function toAppError(err: unknown): AppError {
+export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const http = err as { status?: number; expose?: boolean; type?: string; message?: string };
   if (typeof http.status === 'number' && http.status >= 400 && http.status < 500) {

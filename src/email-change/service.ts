@@ -12,6 +12,7 @@ import { AppError } from '../api/errors';
 import type { Accounts, User } from '../accounts/accounts';
 import type { LockStatus, ReauthGuard } from '../accounts/lockout';
 import { verifyPassword } from '../accounts/passwords';
+import type { BiometricProof, Devices } from '../accounts/devices';
 import { inTransaction } from '../db/pool';
 import type { EmailAddress } from '../email-address';
 import { hashToken, verifyLinkToken, type LinkToken } from '../tokens';
@@ -34,7 +35,7 @@ import {
   type RequestedBy,
 } from '../workflows/messages';
 
-export type ReauthProof = { method: 'password'; password: string };
+export type ReauthProof = { method: 'password'; password: string } | BiometricProof;
 
 /** What a link page shows for a token, decided without consuming it. */
 export type LinkView =
@@ -83,12 +84,17 @@ export class EmailChangeService {
     private readonly temporal: Client,
     private readonly accounts: Accounts,
     private readonly guard: ReauthGuard,
+    private readonly devices: Devices,
   ) {}
 
   /** R-START: re-authenticate, check the address, then start the user's workflow (replacing a pending one). */
   async start(user: User, email: EmailAddress, proof: ReauthProof, meta: { ip?: string; userAgent?: string }): Promise<{ change: ChangeStatus; lock: LockStatus }> {
-    const passwordHash = await this.accounts.passwordHash(user.id);
-    await this.guard.attempt(user.id, () => verifyPassword(passwordHash, proof.password));
+    // UC03: a failed biometric proof counts like a wrong password; the next request may use the password.
+    await this.guard.attempt(user.id, async () =>
+      proof.method === 'password'
+        ? verifyPassword(await this.accounts.passwordHash(user.id), proof.password)
+        : this.devices.verifyProof(user.id, proof),
+    );
 
     if (user.emailVerified && user.emailNormalized === email.normalized) {
       throw new AppError(409, 'SAME_EMAIL', 'This is already your verified email address');

@@ -5,16 +5,31 @@ import { emailField, parseEmailAddress } from '../../email-address';
 import type { Accounts } from '../../accounts/accounts';
 import type { EmailChangeService } from '../../email-change/service';
 import { parseInput, requireUser, type AppState } from '../middleware';
+import { idempotent } from '../idempotency';
+import type pg from 'pg';
 
 const passwordProof = z.strictObject({ method: z.literal('password'), password: z.string({ error: 'must be a string' }).min(1).max(256) });
-const startBody = z.strictObject({ email: emailField, auth: z.discriminatedUnion('method', [passwordProof], { error: 'must be { method: "password", password }' }) });
+const base64url = (max: number) => z.string({ error: 'must be a string' }).min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
+const biometricProof = z.strictObject({
+  method: z.literal('biometric'),
+  deviceId: z.uuid({ error: 'must be a device id' }),
+  challengeId: z.uuid({ error: 'must be a challenge id' }),
+  signature: base64url(200),
+});
+const startBody = z.strictObject({
+  email: emailField,
+  auth: z.discriminatedUnion('method', [passwordProof, biometricProof], {
+    error: 'must be { method: "password", password } or { method: "biometric", deviceId, challengeId, signature }',
+  }),
+});
 const verifyBody = z.strictObject({ token: z.string({ error: 'must be a string' }).min(1).max(512) });
 const availabilityQuery = z.object({ email: z.string({ error: 'is required' }).max(1024, 'is too long') });
 
 /** The JSON API of the email change flow (R-AVAIL, R-START, R-STATUS, R-RESEND, R-CANCEL, R-VERIFY). */
-export function emailChangeRoutes(accounts: Accounts, service: EmailChangeService): Router<AppState> {
+export function emailChangeRoutes(accounts: Accounts, service: EmailChangeService, pool: pg.Pool): Router<AppState> {
   const router = new Router<AppState>();
   const signedIn = requireUser(accounts);
+  const oncePerKey = idempotent(pool);
 
   router.get(
     '/v1/email/availability',
@@ -26,7 +41,7 @@ export function emailChangeRoutes(accounts: Accounts, service: EmailChangeServic
     },
   );
 
-  router.post('/v1/email/change', signedIn, async (ctx) => {
+  router.post('/v1/email/change', signedIn, oncePerKey, async (ctx) => {
     const input = parseInput(startBody, ctx.request.body);
     const change = await service.start(ctx.state.user!, input.email, input.auth, { ip: ctx.ip, userAgent: ctx.get('User-Agent') || undefined });
     ctx.status = 202;
@@ -37,7 +52,7 @@ export function emailChangeRoutes(accounts: Accounts, service: EmailChangeServic
     ctx.body = await service.status(ctx.state.user!.id);
   });
 
-  router.post('/v1/email/change/resend', signedIn, async (ctx) => {
+  router.post('/v1/email/change/resend', signedIn, oncePerKey, async (ctx) => {
     parseInput(z.strictObject({}), ctx.request.body);
     ctx.body = { change: await service.resend(ctx.state.user!.id) };
   });
