@@ -158,8 +158,8 @@ export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps
           if (!request) throw ApplicationFailure.nonRetryable(`no request ${args.changeId}`, 'REQUEST_NOT_FOUND');
           if (request.state !== 'REQUESTED') return { state: request.state, reason: request.reason };
 
-          const user = await db.query<{ email: string | null; verified: boolean }>(
-            'SELECT email, email_verified AS verified FROM users WHERE id = $1 FOR UPDATE',
+          const user = await db.query<{ email: string | null; normalized: string | null; verified: boolean }>(
+            'SELECT email, email_normalized AS normalized, email_verified AS verified FROM users WHERE id = $1 FOR UPDATE',
             [args.userId],
           );
           const taken = await db.query(
@@ -179,7 +179,8 @@ export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps
             await db.query('INSERT INTO email_history (user_id, email, was_verified, change_request_id) VALUES ($1, $2, false, $3)', [holder.id, holder.email, args.changeId]);
           }
           const previous = user.rows[0];
-          if (previous?.email) {
+          // Verifying the address already on file (given at sign-up) replaces nothing.
+          if (previous?.email && previous.normalized !== request.normalized) {
             await db.query('INSERT INTO email_history (user_id, email, was_verified, change_request_id) VALUES ($1, $2, $3, $4)', [args.userId, previous.email, previous.verified, args.changeId]);
           }
           await db.query(

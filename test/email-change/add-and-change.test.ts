@@ -52,6 +52,15 @@ describe('UC02 add an email', () => {
     expect(status.body.change).toMatchObject({ id: change.id, state: 'APPROVED' });
   });
 
+  it('verifying the unverified address given at sign-up keeps no history entry of itself', async () => {
+    const email = uniqueEmail('signup');
+    const user = await signedInUser(api, { email });
+    const change = await startChange(api, user, email);
+    expect(change).toMatchObject({ kind: 'ADD', oldEmail: email, confirmations: { new: false, old: null } });
+    await api.post('/v1/email/verify', { json: { token: await tokenFromMail(stack.smtp, email) } });
+    expect((await api.get('/v1/me', { token: user.token })).body).toMatchObject({ email, emailVerified: true, previousEmails: [] });
+  });
+
   it('the deep-link endpoint confirms too and answers the change object', async () => {
     const user = await signedInUser(api);
     const email = uniqueEmail('deep');
