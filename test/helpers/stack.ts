@@ -19,7 +19,8 @@ export interface TestStack {
   pool: pg.Pool;
   smtp: SmtpCapture;
   temporal: Client;
-  worker: Worker;
+  /** Absent with `{ worker: false }`, when the test runs its own worker process. */
+  worker?: Worker;
   stop(): Promise<void>;
 }
 
@@ -29,7 +30,7 @@ let runtimeInstalled = false;
  * A worker, an API and an SMTP capture server of this test file's own, on a task queue of its
  * own, against the run's shared real Temporal server and PostgreSQL. `env` overrides config.
  */
-export async function startStack(env: Record<string, string> = {}): Promise<TestStack> {
+export async function startStack(env: Record<string, string> = {}, opts: { worker?: boolean } = {}): Promise<TestStack> {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     runtimeInstalled = true;
@@ -50,13 +51,15 @@ export async function startStack(env: Record<string, string> = {}): Promise<Test
   });
   const log = createLogger(config.logLevel);
   const pool = createPool(config.databaseUrl!, config.databasePoolSize, log);
-  const workerConnection = await NativeConnection.connect({ address: config.temporal.address! });
-  const worker = await createWorker(
-    workerConnection,
-    { config, pool, mail: createMailTransport(config.smtpUrl!), log },
-    { workflowBundle: { codePath: inject('workflowBundlePath') } },
-  );
-  const workerDone = worker.run();
+  const workerConnection = opts.worker === false ? undefined : await NativeConnection.connect({ address: config.temporal.address! });
+  const worker = workerConnection
+    ? await createWorker(
+        workerConnection,
+        { config, pool, mail: createMailTransport(config.smtpUrl!), log },
+        { workflowBundle: { codePath: inject('workflowBundlePath') } },
+      )
+    : undefined;
+  const workerDone = worker?.run();
   const connection = await Connection.connect({ address: config.temporal.address! });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const server: http.Server = await listen({ config, pool, temporal, log }, port, '127.0.0.1');
@@ -70,9 +73,9 @@ export async function startStack(env: Record<string, string> = {}): Promise<Test
     worker,
     async stop() {
       await closeServer(server);
-      worker.shutdown();
+      worker?.shutdown();
       await workerDone;
-      await Promise.all([workerConnection.close(), connection.close(), pool.end(), smtp.stop()]);
+      await Promise.all([workerConnection?.close(), connection.close(), pool.end(), smtp.stop()]);
     },
   };
 }

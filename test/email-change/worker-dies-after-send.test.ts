@@ -1,0 +1,53 @@
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type TestStack } from '../helpers/stack';
+import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
+import { startChange, tokenFromMail, waitForStatus } from '../helpers/flow';
+import { kill, startFreezableProxy, startWorkerProcess } from '../helpers/processes';
+
+let stack: TestStack;
+let api: ApiClient;
+const children: ChildProcess[] = [];
+beforeAll(async () => {
+  stack = await startStack({}, { worker: false });
+  api = apiClient(stack.baseUrl);
+});
+afterAll(async () => {
+  for (const child of children) await kill(child);
+  await stack?.stop();
+});
+
+describe('R-MAIL a retried send never mails twice', () => {
+  it('the send succeeded, the worker died before reporting it: the retry finds the record and sends nothing', async () => {
+    // The first worker reaches Temporal through a proxy that the test cuts the moment the mail lands.
+    const proxy = await startFreezableProxy(stack.config.temporal.address!);
+    const first = await startWorkerProcess(stack.config, proxy.address);
+    children.push(first);
+
+    const user = await signedInUser(api);
+    const email = uniqueEmail('once');
+    await startChange(api, user, email);
+    await stack.smtp.waitForMessage(email);
+    proxy.freeze(); // the activity's completion can no longer reach Temporal
+
+    // The worker records the send in PostgreSQL, then dies before Temporal hears of it.
+    for (let i = 0; i < 100; i++) {
+      const row = await stack.pool.query("SELECT status FROM mail_messages WHERE recipient = $1", [email]);
+      if (row.rows[0]?.status === 'sent') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await kill(first);
+    await proxy.stop();
+    expect((await stack.pool.query('SELECT status, attempts FROM mail_messages WHERE recipient = $1', [email])).rows).toEqual([{ status: 'sent', attempts: 1 }]);
+
+    // A new worker: Temporal times the lost attempt out (startToCloseTimeout 1m) and the workflow retries it.
+    children.push(await startWorkerProcess(stack.config));
+    const status = await waitForStatus(api, user, (b) => b.change?.delivery.new.status === 'sent', 100_000);
+    expect(status.change.delivery.new.attempts).toBe(2);
+    expect((await stack.pool.query('SELECT attempts FROM mail_messages WHERE recipient = $1', [email])).rows[0].attempts).toBe(2);
+    expect(stack.smtp.messagesTo(email)).toHaveLength(1);
+
+    const ok = await api.post('/v1/email/verify', { json: { token: await tokenFromMail(stack.smtp, email) } });
+    expect(ok.body.state).toBe('APPROVED');
+  }, 150_000);
+});
