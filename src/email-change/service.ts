@@ -169,10 +169,14 @@ export class EmailChangeService {
     if (row.state !== 'REQUESTED') throw deadLink(row);
     if (claims.expiresAt <= Date.now()) throw linkExpired('expired', 'This link has expired');
 
-    const result = await this.update(row, () =>
-      this.handle(row.userId).executeUpdate(verifyUpdate, {
-        args: [{ changeId: row.id, purpose: claims.purpose, tokenHash: hashToken(token as string) }],
-      }),
+    const result = await this.update(
+      row,
+      () =>
+        this.handle(row.userId).executeUpdate(verifyUpdate, {
+          args: [{ changeId: row.id, purpose: claims.purpose, tokenHash: hashToken(token as string) }],
+        }),
+      // A concurrent click completed the change while this one was on its way: it is already confirmed.
+      (now) => (now.state === 'APPROVED' ? { alreadyConfirmed: true, status: rowStatus(now) } : undefined),
     );
     if (result.status.state === 'DECLINED') throw emailTaken();
     return { ...result.status, alreadyConfirmed: result.alreadyConfirmed };
@@ -238,7 +242,7 @@ export class EmailChangeService {
   }
 
   /** Sends an update; the workflow's typed refusals become R-ERR answers, a closed run is read from PostgreSQL. */
-  private async update<T>(row: RequestRow, call: () => Promise<T>): Promise<T> {
+  private async update<T>(row: RequestRow, call: () => Promise<T>, onClosed?: (now: RequestRow) => T | undefined): Promise<T> {
     try {
       return await this.withDeadline(call);
     } catch (err) {
@@ -246,6 +250,8 @@ export class EmailChangeService {
       if (cause instanceof ApplicationFailure) throw fromWorkflowFailure(cause);
       if (err instanceof WorkflowNotFoundError || isClosedWorkflowError(err)) {
         const now = await this.request(row.id);
+        const answer = now && onClosed?.(now);
+        if (answer) return answer;
         throw now && now.state !== 'REQUESTED' ? deadLink(now) : new AppError(409, 'NOT_PENDING', 'This request is no longer pending');
       }
       throw err;

@@ -13,7 +13,11 @@ const username = z
 const password = z.string({ error: 'must be a string' }).min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters');
 
 const newUser = z.strictObject({ username, password, email: emailField.optional() });
-const signIn = z.strictObject({ username: z.string({ error: 'must be a string' }).max(64), password: z.string({ error: 'must be a string' }).max(256) });
+// Control characters (NUL above all, which PostgreSQL refuses in text) cannot be in any username: 400, not a lookup.
+const signIn = z.strictObject({
+  username: z.string({ error: 'must be a string' }).max(64).regex(/^[^\p{Cc}]*$/u, 'may not contain control characters'),
+  password: z.string({ error: 'must be a string' }).max(256),
+});
 
 /** R-ME: sign-up, sign-in, profile. */
 export function accountRoutes(accounts: Accounts, pendingChange: (userId: string) => Promise<unknown>): Router<AppState> {

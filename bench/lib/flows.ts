@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { SmtpCapture } from '../../src/dev/smtp-capture';
+import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
+import { bareVerifyUpdate, type BareInput, type BareStatus } from '../workflows/bare-messages';
+import { HttpError, request } from './http';
+import { BENCH_PASSWORD, type BenchUser } from './users';
+
+/** One complete flow's timing: `total` plus named steps, in ms. */
+export interface FlowTiming {
+  total: number;
+  steps: Record<string, number>;
+}
+
+export interface E2EContext {
+  baseUrl: string;
+  smtp: SmtpCapture;
+  timeoutMs: number;
+}
+
+const verificationToken = (links: string[]): string => {
+  const link = links.find((l) => new URL(l).pathname === '/verify-email');
+  if (!link) throw new Error('no verification link in the mail');
+  return new URL(link).searchParams.get('token')!;
+};
+
+/** POST /v1/email/change (password proof) → the mail arrives at the SMTP capture server. */
+export async function startAndAwaitMail(ctx: E2EContext, user: BenchUser, email: string): Promise<{ token: string; startMs: number; startToMailMs: number }> {
+  const t0 = performance.now();
+  // Waiting before the request: the mail can arrive before the 202 does.
+  const mail = ctx.smtp.waitForMessage(email, { timeoutMs: ctx.timeoutMs });
+  mail.catch(() => undefined);
+  const start = await request(ctx.baseUrl, 'POST', '/v1/email/change', {
+    token: user.token,
+    json: { email, auth: { method: 'password', password: BENCH_PASSWORD } },
+  });
+  if (start.status !== 202) throw new HttpError('start', start);
+  const startMs = performance.now() - t0;
+  const received = await mail;
+  return { token: verificationToken(received.links), startMs, startToMailMs: performance.now() - t0 };
+}
+
+/** POST /v1/email/verify with the mail's token → APPROVED visible in GET /v1/email/change. */
+export async function confirmUntilApproved(ctx: E2EContext, user: BenchUser, token: string): Promise<number> {
+  const t0 = performance.now();
+  const verify = await request(ctx.baseUrl, 'POST', '/v1/email/verify', { json: { token } });
+  if (verify.status !== 200 || verify.body?.state !== 'APPROVED') throw new HttpError('verify', verify);
+  for (let attempt = 0; ; attempt++) {
+    const status = await request(ctx.baseUrl, 'GET', '/v1/email/change', { token: user.token });
+    if (status.status === 200 && status.body?.change?.state === 'APPROVED') break;
+    if (attempt >= 200 || performance.now() - t0 > ctx.timeoutMs) throw new HttpError('status after verify', status);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return performance.now() - t0;
+}
+
+/** One complete add-email change, as the app and the user do it. */
+export async function e2eFlow(ctx: E2EContext, user: BenchUser, email: string): Promise<FlowTiming> {
+  const t0 = performance.now();
+  const started = await startAndAwaitMail(ctx, user, email);
+  const confirmMs = await confirmUntilApproved(ctx, user, started.token);
+  return {
+    total: performance.now() - t0,
+    steps: { start: started.startMs, startToMail: started.startToMailMs, confirmToApproved: confirmMs },
+  };
+}
+
+type BareMail = { changeId: string; userId: string; tokenHash: string };
+
+/** Where the bare worker's no-op "send mail" activity reports (the engine-bound flows wait here). */
+export class BareMailbox {
+  private readonly waiters = new Map<string, (mail: BareMail) => void>();
+  private readonly early = new Map<string, BareMail>();
+
+  deliver = (mail: BareMail): void => {
+    const waiter = this.waiters.get(mail.changeId);
+    if (waiter) {
+      this.waiters.delete(mail.changeId);
+      waiter(mail);
+    } else if (this.early.size < 10_000) {
+      this.early.set(mail.changeId, mail);
+    }
+  };
+
+  wait(changeId: string, timeoutMs: number): Promise<BareMail> {
+    const early = this.early.get(changeId);
+    if (early) {
+      this.early.delete(changeId);
+      return Promise.resolve(early);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(changeId);
+        reject(new Error(`no bare mail for ${changeId} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.set(changeId, (mail) => {
+        clearTimeout(timer);
+        resolve(mail);
+      });
+    });
+  }
+}
+
+/**
+ * The engine bound's flow: the same Temporal calls as the API makes for one change (start with
+ * the two search attributes and TERMINATE_EXISTING; one `verify` Update once the "mail" is out).
+ */
+export async function bareFlow(client: Client, taskQueue: string, mailbox: BareMailbox, timeoutMs: number): Promise<FlowTiming> {
+  const t0 = performance.now();
+  const userId = randomUUID();
+  const changeId = randomUUID();
+  const mail = mailbox.wait(changeId, timeoutMs);
+  mail.catch(() => undefined);
+  const input: BareInput = {
+    changeId,
+    userId,
+    newEmail: `bare.${changeId}@bench.example.com`,
+    padding: 'x'.repeat(300),
+    changeTtlMs: 24 * 3_600_000,
+  };
+  const handle = await client.workflow.start('bareEmailChange', {
+    taskQueue,
+    workflowId: `bare-${userId}`,
+    args: [input],
+    workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+    typedSearchAttributes: [
+      { key: SEARCH_ATTRIBUTES.userId.key, value: userId },
+      { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
+    ],
+  });
+  const startMs = performance.now() - t0;
+  const { tokenHash } = await mail;
+  const mailAt = performance.now();
+  const result: BareStatus = await handle.executeUpdate(bareVerifyUpdate, { args: [{ changeId, tokenHash }] });
+  if (result.state !== 'APPROVED') throw new Error(`bare flow ended ${result.state}`);
+  const end = performance.now();
+  return { total: end - t0, steps: { start: startMs, startToMail: mailAt - t0, confirmToApproved: end - mailAt } };
+}

@@ -1,0 +1,59 @@
+import { allHandlersFinished, condition, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import type { BareActivities } from './bare-activities';
+import { bareStatusQuery, bareVerifyUpdate, type BareInput, type BareStatus } from './bare-messages';
+import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
+
+/**
+ * The engine bound: the same Temporal shape as an email ADD (src/workflows/email-change.ts) with
+ * nothing else. Started with the same two search attributes and TERMINATE_EXISTING by the bench;
+ * three activities (record, prepare link, send mail in the background), a 24h-style deadline
+ * timer raced against one `verify` Update (with a validator), then one more activity (apply), an
+ * upsert of the state search attribute and completion. Every activity body is a no-op
+ * (bench/workflows/bare-activities.ts), so what is left is the engine's own cost.
+ */
+
+// Same activity options as the real workflow's `db` and `smtp` proxies.
+const db = proxyActivities<BareActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 },
+});
+const smtp = proxyActivities<BareActivities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 1 } });
+
+export async function bareEmailChange(input: BareInput): Promise<BareStatus> {
+  const s: BareStatus = { changeId: input.changeId, state: 'REQUESTED', confirmed: false, tokenHash: null, delivery: 'pending' };
+  const deadline = Date.now() + input.changeTtlMs;
+
+  setHandler(bareStatusQuery, () => s);
+  setHandler(
+    bareVerifyUpdate,
+    async () => {
+      s.confirmed = true;
+      await condition(() => s.state !== 'REQUESTED');
+      return s;
+    },
+    {
+      validator: ({ changeId, tokenHash }) => {
+        if (changeId !== s.changeId || tokenHash !== s.tokenHash) throw new Error('This link is not valid');
+      },
+    },
+  );
+
+  await db.bareRecordRequest(input);
+  s.delivery = 'sending';
+  const prepared = await db.barePrepareLink({ changeId: input.changeId, to: input.newEmail });
+  s.tokenHash = prepared.tokenHash;
+  void smtp.bareSendMail({ changeId: input.changeId, userId: input.userId, tokenHash: prepared.tokenHash }).then(() => {
+    s.delivery = 'sent';
+  });
+
+  const decided = await condition(() => s.confirmed, Math.max(1, deadline - Date.now()));
+  if (decided) {
+    await db.bareApply({ changeId: input.changeId, userId: input.userId });
+    s.state = 'APPROVED';
+  } else {
+    s.state = 'EXPIRED';
+  }
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.state.key, value: s.state }]);
+  await condition(allHandlersFinished); // let the waiting verify Update answer first, as the real workflow does
+  return s;
+}

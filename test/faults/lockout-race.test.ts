@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type TestStack } from '../helpers/stack';
+import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
+
+/**
+ * Issue 6, case 10: 50 wrong passwords at once on POST /v1/email/change never get more than
+ * AUTH_MAX_FAILURES (5) counted tries: 4 answer 403 REAUTH_FAILED, the rest 423 LOCKED, and the
+ * right password is refused too once the lock is set.
+ */
+
+let stack: TestStack;
+let api: ApiClient;
+beforeAll(async () => {
+  stack = await startStack({ AUTH_MAX_FAILURES: '5', AUTH_LOCKOUT: '15m', AUTH_FAILURE_WINDOW: '15m' });
+  api = apiClient(stack.baseUrl);
+});
+afterAll(() => stack?.stop());
+
+const attempt = (user: TestUser, password: string) =>
+  api.post('/v1/email/change', { token: user.token, json: { email: uniqueEmail('lockrace'), auth: { method: 'password', password } } });
+
+describe('50 parallel wrong passwords', () => {
+  it.each([1, 2, 3])('round %i: at most 5 counted tries, 4 × 403 then 423; nothing started', { timeout: 60_000 }, async () => {
+    const user = await signedInUser(api);
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => attempt(user, `wrong password ${i}`)));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+    expect(statuses.filter((s) => s === 403)).toHaveLength(4);
+    expect(statuses.filter((s) => s === 423)).toHaveLength(46);
+    const left = results.filter((r) => r.status === 403).map((r) => r.body.error.details.attemptsLeft).sort();
+    expect(left).toEqual([1, 2, 3, 4]);
+    for (const r of results.filter((x) => x.status === 423)) {
+      expect(r.body.error).toMatchObject({ code: 'LOCKED', details: { attemptsLeft: 0 } });
+      expect(new Date(r.body.error.details.lockedUntil).getTime()).toBeGreaterThan(Date.now() + 14 * 60_000);
+    }
+    const row = await stack.pool.query('SELECT auth_failures, locked_until FROM users WHERE id = $1', [user.id]);
+    expect(row.rows[0].auth_failures).toBe(5);
+    expect(row.rows[0].locked_until).not.toBeNull();
+
+    expect((await attempt(user, user.password)).status).toBe(423);
+    expect((await stack.pool.query('SELECT auth_failures FROM users WHERE id = $1', [user.id])).rows[0].auth_failures).toBe(5);
+    expect((await stack.pool.query('SELECT count(*)::int AS n FROM email_change_requests WHERE user_id = $1', [user.id])).rows[0].n).toBe(0);
+  });
+});
