@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
+import { makeDeviceKey, signChallenge } from '../../scripts/biometric-client';
 
 /**
- * Issue 6, case 10: 50 wrong passwords at once on POST /v1/email/change never get more than
- * AUTH_MAX_FAILURES (5) counted tries: 4 answer 403 REAUTH_FAILED, the rest 423 LOCKED, and the
- * right password is refused too once the lock is set.
+ * Issue 6, case 10: 50 wrong passwords, 50 wrong biometric proofs, or a mix of both, at once on
+ * POST /v1/email/change never get more than AUTH_MAX_FAILURES (5) counted tries: 4 answer 403
+ * REAUTH_FAILED, the rest 423 LOCKED, and the right password is refused too once the lock is set.
  */
 
 let stack: TestStack;
@@ -16,13 +17,43 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-const attempt = (user: TestUser, password: string) =>
-  api.post('/v1/email/change', { token: user.token, json: { email: uniqueEmail('lockrace'), auth: { method: 'password', password } } });
+const start = (user: TestUser, auth: Record<string, unknown>) =>
+  api.post('/v1/email/change', { token: user.token, json: { email: uniqueEmail('lockrace'), auth } });
+const attempt = (user: TestUser, password: string) => start(user, { method: 'password', password });
 
-describe('50 parallel wrong passwords', () => {
-  it.each([1, 2, 3])('round %i: at most 5 counted tries, 4 × 403 then 423; nothing started', { timeout: 60_000 }, async () => {
+type WrongProof = (user: TestUser, i: number) => Promise<Record<string, unknown>>;
+const wrongPassword: WrongProof = async (_user, i) => ({ method: 'password', password: `wrong password ${i}` });
+
+/** A registered device, and proofs over fresh challenges signed by another key (a failed biometric prompt). */
+async function wrongBiometric(user: TestUser): Promise<WrongProof> {
+  const key = await makeDeviceKey();
+  const impostor = await makeDeviceKey();
+  const device = await api.post('/v1/devices', { token: user.token, json: { name: 'Phone', publicKey: key.publicJwk, password: user.password } });
+  expect(device.status, device.text).toBe(201);
+  return async () => {
+    const c = await api.post('/v1/auth/challenges', { token: user.token, json: { deviceId: device.body.id } });
+    expect(c.status, c.text).toBe(201);
+    return { method: 'biometric', deviceId: device.body.id, challengeId: c.body.challengeId, signature: await signChallenge(impostor, c.body.challenge) };
+  };
+}
+
+const ROUNDS: [string, (user: TestUser) => Promise<WrongProof>][] = [
+  ['wrong passwords', async () => wrongPassword],
+  ['wrong passwords', async () => wrongPassword],
+  ['wrong biometric proofs', wrongBiometric],
+  ['half wrong passwords, half wrong biometric proofs', async (user) => {
+    const bio = await wrongBiometric(user);
+    return (u, i) => (i % 2 === 0 ? wrongPassword(u, i) : bio(u, i));
+  }],
+];
+
+describe('50 parallel failed re-authentications', () => {
+  it.each(ROUNDS)('%s: at most 5 counted tries, 4 × 403 then 423; nothing started', { timeout: 60_000 }, async (_name, makeProof) => {
     const user = await signedInUser(api);
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => attempt(user, `wrong password ${i}`)));
+    const proof = await makeProof(user);
+    // Proofs (and their challenges) are made first, so the 50 attempts really arrive together.
+    const proofs = await Promise.all(Array.from({ length: 50 }, (_, i) => proof(user, i)));
+    const results = await Promise.all(proofs.map((auth) => start(user, auth)));
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s >= 500)).toEqual([]);
     expect(statuses.filter((s) => s === 403)).toHaveLength(4);
