@@ -82,14 +82,9 @@ export function markdown(r: BenchResults): string {
     out.push(
       table(
         ['endpoint', 'request', 'rate/s', 'tool', 'n', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors'],
-        r.latency.endpoints.map((e) =>
-          e.count === 0 && e.note
-            ? [e.name, `${e.method} ${e.path}`, '–', '–', 0, '–', '–', '–', '–', 'not available: no biometric re-authentication in the API yet']
-            : [e.name, `${e.method} ${e.path}`, f(e.ratePerSec), e.tool, e.count, ...lat(e), f(e.max), e.errors],
-        ),
+        r.latency.endpoints.map((e) => [e.name, `${e.method} ${e.path}`, f(e.ratePerSec), e.tool, e.count, ...lat(e), f(e.max), e.errors]),
       ),
     );
-    out.push('', `Note: ${r.latency.biometric}.`);
   }
 
   if (r.eventLoop) {

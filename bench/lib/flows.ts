@@ -4,7 +4,9 @@ import type { SmtpCapture } from '../../src/dev/smtp-capture';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 import { bareVerifyUpdate, type BareInput, type BareStatus } from '../workflows/bare-messages';
 import { HttpError, request } from './http';
-import { BENCH_PASSWORD, type BenchUser } from './users';
+import { BENCH_PASSWORD, signChallenge, type BenchUser } from './users';
+
+export type ReauthMethod = 'password' | 'biometric';
 
 /** One complete flow's timing: `total` plus named steps, in ms. */
 export interface FlowTiming {
@@ -24,16 +26,27 @@ const verificationToken = (links: string[]): string => {
   return new URL(link).searchParams.get('token')!;
 };
 
-/** POST /v1/email/change (password proof) → the mail arrives at the SMTP capture server. */
-export async function startAndAwaitMail(ctx: E2EContext, user: BenchUser, email: string): Promise<{ token: string; startMs: number; startToMailMs: number }> {
+/** The `auth` of a start: the password, or a fresh challenge signed by the device (its POST is part of the start's time). */
+async function reauthProof(ctx: E2EContext, user: BenchUser, method: ReauthMethod): Promise<Record<string, string>> {
+  if (method === 'password') return { method, password: BENCH_PASSWORD };
+  const challenge = await request(ctx.baseUrl, 'POST', '/v1/auth/challenges', { token: user.token, json: { deviceId: user.deviceId } });
+  if (challenge.status !== 201) throw new HttpError('challenge', challenge);
+  return { method, deviceId: user.deviceId, challengeId: challenge.body.challengeId, signature: signChallenge(challenge.body.challenge) };
+}
+
+/** POST /v1/email/change (biometric proof unless told) → the mail arrives at the SMTP capture server. */
+export async function startAndAwaitMail(
+  ctx: E2EContext,
+  user: BenchUser,
+  email: string,
+  method: ReauthMethod = 'biometric',
+): Promise<{ token: string; startMs: number; startToMailMs: number }> {
   const t0 = performance.now();
   // Waiting before the request: the mail can arrive before the 202 does.
   const mail = ctx.smtp.waitForMessage(email, { timeoutMs: ctx.timeoutMs });
   mail.catch(() => undefined);
-  const start = await request(ctx.baseUrl, 'POST', '/v1/email/change', {
-    token: user.token,
-    json: { email, auth: { method: 'password', password: BENCH_PASSWORD } },
-  });
+  const auth = await reauthProof(ctx, user, method);
+  const start = await request(ctx.baseUrl, 'POST', '/v1/email/change', { token: user.token, json: { email, auth } });
   if (start.status !== 202) throw new HttpError('start', start);
   const startMs = performance.now() - t0;
   const received = await mail;
@@ -54,7 +67,7 @@ export async function confirmUntilApproved(ctx: E2EContext, user: BenchUser, tok
   return performance.now() - t0;
 }
 
-/** One complete add-email change, as the app and the user do it. */
+/** One complete add-email change, as the app and the user do it (biometric re-authentication). */
 export async function e2eFlow(ctx: E2EContext, user: BenchUser, email: string): Promise<FlowTiming> {
   const t0 = performance.now();
   const started = await startAndAwaitMail(ctx, user, email);

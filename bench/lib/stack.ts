@@ -18,7 +18,6 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/de
 import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 import { freePort } from '../../src/dev/ports';
 import { createBareWorker } from '../child/bare-worker';
-import { startTunedDevServer } from './temporal-tuned';
 import { ChildService, InProcessService, type Service } from './services';
 import { findPid, readStat } from './proc';
 
@@ -111,9 +110,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const [temporal, postgres, smtp]: [TemporalDevServer | undefined, EmbeddedPostgresHandle | undefined, SmtpCapture] = await Promise.all([
       opts.temporalAddress
         ? undefined
-        : opts.temporalExtraArgs?.length
-          ? startTunedDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH, dbFile: temporalDbFile!, extraArgs: opts.temporalExtraArgs })
-          : startTemporalDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH, dbFile: temporalDbFile }),
+        : startTemporalDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH, dbFile: temporalDbFile, extraArgs: opts.temporalExtraArgs }),
       opts.databaseUrl ? undefined : startEmbeddedPostgres(path.join(tempDir, 'postgres'), { persistent: false }),
       startSmtpCapture({ maxMessages: 500 }),
     ]);

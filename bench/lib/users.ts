@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import type pg from 'pg';
 import { hashPassword } from '../../src/accounts/passwords';
 
@@ -10,12 +10,24 @@ export interface BenchUser {
   token: string;
   /** Set when the user was seeded with a verified address. */
   email: string | null;
+  /** The user's registered device (biometric re-authentication), holding the run's device key. */
+  deviceId: string;
+}
+
+/** One ECDSA P-256 key pair for every bench user's device, as the password hash is shared: each start still gets and signs a fresh challenge. */
+const deviceKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const devicePublicJwk = JSON.stringify(deviceKey.publicKey.export({ format: 'jwk' }));
+
+/** What the phone does once the biometric prompt unlocks the key: sign the challenge (raw r‖s, as WebCrypto). */
+export function signChallenge(challenge: string, key: KeyObject = deviceKey.privateKey): string {
+  return sign('sha256', Buffer.from(challenge, 'base64url'), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
 }
 
 /**
  * Signed-in users straight in PostgreSQL: sign-up and sign-in cost two argon2id computations
  * each and are not what is measured. Every user gets the same (real, argon2id) password hash,
- * so each re-authentication still does the full argon2id verification.
+ * so each re-authentication still does the full argon2id verification, and a registered device
+ * with the run's key, so each biometric start verifies a real signature over a fresh challenge.
  */
 export class UserFactory {
   private hash: Promise<string> | undefined;
@@ -51,7 +63,13 @@ export class UserFactory {
          SELECT decode(h, 'hex'), id, now() + interval '2 days' FROM unnest($1::text[], $2::uuid[]) AS t(h, id)`,
         [tokens.map((t) => createHash('sha256').update(t).digest('hex')), rows.map((r) => r.id)],
       );
-      rows.forEach((row, i) => users.push({ id: row.id, username: row.username, token: tokens[i]!, email: row.email }));
+      const devices = await this.pool.query<{ id: string; userId: string }>(
+        `INSERT INTO devices (user_id, name, public_key) SELECT id, 'Bench phone', $2::jsonb FROM unnest($1::uuid[]) AS t(id)
+         RETURNING id, user_id AS "userId"`,
+        [rows.map((r) => r.id), devicePublicJwk],
+      );
+      const deviceOf = new Map(devices.rows.map((d) => [d.userId, d.id]));
+      rows.forEach((row, i) => users.push({ id: row.id, username: row.username, token: tokens[i]!, email: row.email, deviceId: deviceOf.get(row.id)! }));
     }
     return users;
   }

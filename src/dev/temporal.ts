@@ -61,6 +61,8 @@ export interface DevServerOptions {
   /** Web UI port; no UI when omitted. */
   uiPort?: number;
   namespace?: string;
+  /** More `temporal server start-dev` flags (e.g. --dynamic-config-value). */
+  extraArgs?: string[];
 }
 
 const searchAttributeArgs = Object.values(SEARCH_ATTRIBUTES).flatMap((sa) => ['--search-attribute', `${sa.name}=Keyword`]);
@@ -80,6 +82,7 @@ export async function startTemporalDevServer(opts: DevServerOptions = {}): Promi
   }
   if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort));
   else args.push('--headless');
+  args.push(...(opts.extraArgs ?? []));
 
   const child = spawn(cli.path, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
