@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     // The Temporal worker's native runtime wants a process of its own, not a worker thread.
     pool: 'forks',
+    // Most of the suite waits on real timeouts (a killed worker's retry, a 30 s outage), not on the CPU.
+    maxWorkers: 3,
     globalSetup: ['test/global-setup.ts'],
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,

@@ -14,6 +14,7 @@ import { request, HttpError } from './lib/http';
 import { sleep, summarize, type LatencySummary } from './lib/stats';
 import type { ProbeStats } from './lib/eld';
 import { workflowIdFor } from '../src/workflows/messages';
+import { DEV_SERVER_TUNING } from '../src/dev/temporal';
 
 
 type ProcName = 'api' | 'worker' | 'bareWorker' | 'temporal' | 'postgres' | 'bench';
@@ -100,7 +101,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     temporalAddress: opts.temporalAddress,
     databaseUrl: opts.databaseUrl,
     workflowBundlePath: opts.workflowBundlePath,
-    temporalExtraArgs: opts.temporalExtraArgs,
+    temporalTuned: opts.temporalTuned,
     logLevel: opts.logLevel,
     serviceEnv: opts.serviceEnv,
     log: say,
@@ -154,7 +155,7 @@ function machineInfo(): BenchResults['machine'] {
 function describeStack(stack: Stack, opts: BenchOptions, results: BenchResults) {
   const heapMiB = v8.getHeapStatistics().heap_size_limit / 2 ** 20;
   results.stack.temporal = stack.embedded.temporal
-    ? `embedded dev server (temporal server start-dev, ${stack.embedded.temporalCli}), SQLite file in a temp dir, ${opts.temporalExtraArgs.length ? `tuned: ${opts.temporalExtraArgs.filter((a) => !a.startsWith('--')).join(', ')}` : 'started exactly as npm start does (src/dev/temporal.ts)'}`
+    ? `embedded dev server (temporal server start-dev, ${stack.embedded.temporalCli}), SQLite file in a temp dir, ${opts.temporalTuned ? `started exactly as npm start does (src/dev/temporal.ts, tuned: ${DEV_SERVER_TUNING.filter((a) => !a.startsWith('--')).join(', ')})` : 'stock settings (--temporal-stock; npm start tunes it)'}`
     : `TEMPORAL_ADDRESS=${stack.temporalAddress}`;
   results.stack.postgres = stack.embedded.postgres ? 'embedded PostgreSQL (synchronous_commit=off, as npm start)' : 'DATABASE_URL (local)';
   results.stack.smtp = 'the bench\'s SMTP capture server (src/dev/smtp-capture.ts) on 127.0.0.1';

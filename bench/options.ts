@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../src/duration';
-import { TUNED_TEMPORAL_ARGS } from './lib/temporal-tuned';
 
 export const SECTIONS = ['engine', 'e2e', 'latency', 'eventloop', 'burst', 'scale'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -36,8 +35,8 @@ export interface BenchOptions {
   outDir: string;
   temporalAddress?: string;
   databaseUrl?: string;
-  /** Extra dev-server flags (--temporal-tuned); empty = the dev server exactly as npm start runs it. */
-  temporalExtraArgs: string[];
+  /** false (--temporal-stock): the dev server without src/dev/temporal.ts's DEV_SERVER_TUNING, for comparison. */
+  temporalTuned: boolean;
   /** In-process mode: a prebuilt bundle of src/workflows. */
   workflowBundlePath?: string;
   /** Extra configuration for the API and worker. */
@@ -66,7 +65,7 @@ export const DEFAULTS: Omit<BenchOptions, 'log' | 'serviceEnv'> = {
   flowTimeoutMs: 60_000,
   logLevel: 'info',
   outDir: path.resolve(__dirname, 'results'),
-  temporalExtraArgs: [],
+  temporalTuned: true,
 };
 
 export const USAGE = `npm run bench -- [options]          (every option also as BENCH_<NAME>, e.g. BENCH_BURST_RATE=28)
@@ -86,8 +85,8 @@ export const USAGE = `npm run bench -- [options]          (every option also as 
   --log-level LEVEL        LOG_LEVEL of the API and worker (default info, as in production; logs go to /dev/null)
   --out DIR                where latest.json, latest.md and the SVG go (default bench/results)
   --in-process             run the API and worker inside the bench process (no per-process CPU)
-  --temporal-tuned         start the dev server with the settings in bench/lib/temporal-tuned.ts
-                           (transfer/timer/visibility queue poll rate, SQLite WAL) instead of as npm start does
+  --temporal-stock         start the dev server with its stock settings instead of npm start's tuning
+                           (DEV_SERVER_TUNING in src/dev/temporal.ts: queue poll rates, SQLite WAL), to compare
 
 TEMPORAL_ADDRESS and DATABASE_URL, if set, name servers on this machine to use instead of the
 embedded ones; the other configuration variables (e.g. DATABASE_POOL_SIZE) are passed to the
@@ -111,7 +110,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     options: {
       ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
       'in-process': { type: 'boolean' },
-      'temporal-tuned': { type: 'boolean' },
+      'temporal-stock': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -145,7 +144,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     scaleConcurrency: number('scale-concurrency', get('scale-concurrency'), DEFAULTS.scaleConcurrency, 1),
     logLevel: get('log-level') ?? DEFAULTS.logLevel,
     outDir: path.resolve(get('out') ?? DEFAULTS.outDir),
-    temporalExtraArgs: values['temporal-tuned'] || env.BENCH_TEMPORAL_TUNED === '1' ? TUNED_TEMPORAL_ARGS : [],
+    temporalTuned: !(values['temporal-stock'] || env.BENCH_TEMPORAL_STOCK === '1'),
     temporalAddress: env.TEMPORAL_ADDRESS || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     serviceEnv: {},

@@ -29,8 +29,8 @@ export interface StackOptions {
   /** Use these servers instead of starting embedded ones (must be on this machine). */
   temporalAddress?: string;
   databaseUrl?: string;
-  /** Extra `temporal server start-dev` flags (bench/lib/temporal-tuned.ts); none = exactly as npm start. */
-  temporalExtraArgs?: string[];
+  /** false: the dev server's stock settings instead of npm start's tuned ones. */
+  temporalTuned?: boolean;
   /** In-process only: a prebuilt bundle of src/workflows (the test global setup's). */
   workflowBundlePath?: string;
   logLevel: string;
@@ -110,7 +110,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const [temporal, postgres, smtp]: [TemporalDevServer | undefined, EmbeddedPostgresHandle | undefined, SmtpCapture] = await Promise.all([
       opts.temporalAddress
         ? undefined
-        : startTemporalDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH, dbFile: temporalDbFile, extraArgs: opts.temporalExtraArgs }),
+        : startTemporalDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH, dbFile: temporalDbFile, tuned: opts.temporalTuned }),
       opts.databaseUrl ? undefined : startEmbeddedPostgres(path.join(tempDir, 'postgres'), { persistent: false }),
       startSmtpCapture({ maxMessages: 500 }),
     ]);

@@ -1,8 +1,12 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import fc from 'fast-check';
+import { migrate } from '../../src/db/migrate';
+import { createLogger } from '../../src/log';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
-import { startChange, tokenFromMail } from '../helpers/flow';
+import { startChange, tokenFromMail, waitForStatus } from '../helpers/flow';
 import { mapLimit } from '../helpers/faults-stack';
 import {
   anyValue,
@@ -40,17 +44,46 @@ let bystander: TestUser; // signed in, nothing pending
 let checkers: TestUser[]; // availability is rate-limited per user: 30 a minute
 const startedAt = new Date();
 
+let databaseUrl: string;
+
+/** A database of this file's own, so "no user was created" is not disturbed by test files running beside it. */
+async function createOwnDatabase(): Promise<string> {
+  const shared = inject('databaseUrl');
+  const name = `fuzz_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: shared });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(shared);
+  url.pathname = `/${name}`;
+  await migrate(url.toString(), createLogger('silent'));
+  return url.toString();
+}
+
 beforeAll(async () => {
-  stack = await startStack({ RESEND_COOLDOWN: '1h' });
+  databaseUrl = await createOwnDatabase();
+  stack = await startStack({ RESEND_COOLDOWN: '1h', DATABASE_URL: databaseUrl });
   api = apiClient(stack.baseUrl);
   target = await signedInUser(api);
   targetEmail = uniqueEmail('fuzz');
   await startChange(api, target, targetEmail);
   realToken = await tokenFromMail(stack.smtp, targetEmail);
+  // The snapshots compare delivery too: let the send be recorded first.
+  await waitForStatus(api, target, (b) => b.change?.delivery?.new?.status === 'sent');
   bystander = await signedInUser(api);
   checkers = await mapLimit(Array.from({ length: Math.ceil(RUNS / 25) + 2 }), 4, () => signedInUser(api));
 }, 120_000);
-afterAll(() => stack?.stop());
+afterAll(async () => {
+  await stack?.stop();
+  if (!databaseUrl) return;
+  const admin = new pg.Client({ connectionString: inject('databaseUrl') });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${new URL(databaseUrl).pathname.slice(1)} WITH (FORCE)`).catch(() => undefined);
+  await admin.end();
+});
 
 /** Everything a fuzzed request could have written for the target user, plus the live workflow's view. */
 async function snapshot() {

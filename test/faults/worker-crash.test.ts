@@ -119,7 +119,7 @@ describe('worker killed (SIGKILL)', () => {
     for (const email of [emailA, emailB, emailC]) expect(smtp.messagesTo(email), email).toHaveLength(1);
     expect(new Set([mailA, mailB, mailC].map((m) => m.messageId)).size).toBe(3);
     const sent = await long.pool.query<{ changeId: string; status: string; attempts: number }>(
-      'SELECT change_id AS "changeId", status, attempts FROM mail_messages WHERE change_id = ANY($1) ORDER BY created_at',
+      'SELECT change_id AS "changeId", status, attempts FROM mail_messages WHERE change_id = ANY($1::uuid[]) ORDER BY array_position($1::uuid[], change_id)',
       [[changeA.id, changeB.id, changeC.id]],
     );
     expect(sent.rows).toEqual([
