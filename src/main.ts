@@ -78,12 +78,9 @@ async function main(): Promise<void> {
 
     const workerConnection = await NativeConnection.connect({ address: resolved.temporal.address });
     stops.push(() => workerConnection.close());
-    const worker = await createWorker(workerConnection, {
-      config: resolved,
-      pool,
-      mail: createMailTransport(resolved.smtpUrl),
-      log: log.child({ service: 'worker' }),
-    });
+    const mail = createMailTransport(resolved.smtpUrl);
+    stops.push(async () => mail.close());
+    const worker = await createWorker(workerConnection, { config: resolved, pool, mail, log: log.child({ service: 'worker' }) });
     const workerDone = worker.run();
     stops.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();

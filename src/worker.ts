@@ -34,11 +34,13 @@ async function run(): Promise<void> {
   await migrate(config.databaseUrl, log);
   const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const mail = createMailTransport(config.smtpUrl);
   try {
-    const worker = await createWorker(connection, { config, pool, mail: createMailTransport(config.smtpUrl), log });
+    const worker = await createWorker(connection, { config, pool, mail, log });
     log.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
     await worker.run(); // returns after SIGINT/SIGTERM once in-flight tasks finish
   } finally {
+    mail.close();
     await connection.close();
     await pool.end();
   }

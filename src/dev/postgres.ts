@@ -4,7 +4,10 @@ import { freePort } from './ports';
 
 export interface EmbeddedPostgresHandle {
   url: string;
+  port: number;
   stop(): Promise<void>;
+  /** Starts it again after stop(), on the same port with the same data (a real outage and return). */
+  start(): Promise<void>;
 }
 
 /**
@@ -33,6 +36,7 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?
     await pg.initialise();
   }
   await pg.start();
+  let running = true;
   const admin = pg.getPgClient('postgres', '127.0.0.1');
   await admin.connect();
   const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = 'email_change'");
@@ -40,7 +44,17 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?
   await admin.end();
   return {
     url: `postgresql://postgres:${password}@127.0.0.1:${port}/email_change`,
-    stop: () => pg.stop(),
+    port,
+    async stop() {
+      if (!running) return;
+      running = false;
+      await pg.stop();
+    },
+    async start() {
+      if (running) return;
+      await pg.start();
+      running = true;
+    },
   };
 }
 

@@ -8,6 +8,7 @@ export interface CapturedMail {
   from: string;
   to: string[];
   subject: string;
+  messageId: string;
   text: string;
   html?: string;
   /** Every http(s) link in the text part, in order. */
@@ -25,6 +26,15 @@ export interface SmtpCapture {
   waitForMessage(address: string, opts?: { seen?: number; timeoutMs?: number }): Promise<CapturedMail>;
   /** The next `count` deliveries are answered with this SMTP reply instead of being accepted. */
   failNext(count: number, code: number, message?: string): void;
+  /**
+   * Mail to `address` from now on is read to its final dot and then never answered, so the sender
+   * is stuck mid-transaction (the fault tests kill it there); resolves once the first is held.
+   */
+  holdMailTo(address: string): Promise<{ to: string[]; size: number }>;
+  /** Accepts mail to `address` normally again (a transaction held earlier stays held). */
+  stopHolding(address: string): void;
+  /** Held transactions dropped because the client went away, as a real MTA drops what it never acknowledged. */
+  dropped(): number;
   stop(): Promise<void>;
 }
 
@@ -35,6 +45,9 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
   const store: CapturedMail[] = [];
   const waiters = new Set<() => void>();
   const faults: { code: number; message: string }[] = [];
+  const holds = new Map<string, (held: { to: string[]; size: number }) => void>();
+  const heldSessions = new Set<string>();
+  let droppedCount = 0;
   let nextId = 1;
 
   const server = new SMTPServer({
@@ -42,7 +55,21 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
     disabledCommands: ['STARTTLS', 'AUTH'],
     size: 1024 * 1024,
     logger: false,
+    // Pooled clients keep connections open: stop() closes them after 1 s, not smtp-server's 30 s.
+    closeTimeout: 1_000,
+    onClose(session) {
+      if (heldSessions.delete(session.id)) droppedCount++;
+    },
     onData(stream, session, callback) {
+      const to = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+      const hold = to.map((t) => holds.get(t)).find(Boolean);
+      if (hold) {
+        let size = 0;
+        stream.on('data', (chunk: Buffer) => (size += chunk.length));
+        stream.on('end', () => hold({ to, size }));
+        heldSessions.add(session.id); // never called back: no 250, no error
+        return;
+      }
       const fault = faults.shift();
       if (fault) {
         stream.resume();
@@ -58,6 +85,7 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
             subject: parsed.subject ?? '',
+            messageId: parsed.messageId ?? '',
             text,
             html: typeof parsed.html === 'string' ? parsed.html : undefined,
             links: text.match(LINK) ?? [],
@@ -107,6 +135,13 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
     failNext(count, code, message = `${code} simulated failure`) {
       for (let i = 0; i < count; i++) faults.push({ code, message });
     },
+    holdMailTo(address) {
+      return new Promise((resolve) => holds.set(address.toLowerCase(), resolve));
+    },
+    stopHolding(address) {
+      holds.delete(address.toLowerCase());
+    },
+    dropped: () => droppedCount,
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

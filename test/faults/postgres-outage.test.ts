@@ -9,7 +9,7 @@ import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
 import { startChange, tokenFromMail } from '../helpers/flow';
 import { eventually, faultEnv, sleep, spawnWorker, startApi, type ChildWorker, type FaultApi } from '../helpers/faults-stack';
-import { startRestartablePostgres, type RestartablePostgres } from '../helpers/faults-postgres';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/dev/postgres';
 
 /**
  * Issue 6, case 3: PostgreSQL goes away while applyEmailChange is running (its transaction is
@@ -21,14 +21,14 @@ import { startRestartablePostgres, type RestartablePostgres } from '../helpers/f
 
 const OUTAGE_MS = 30_000;
 
-let postgres: RestartablePostgres;
+let postgres: EmbeddedPostgresHandle;
 let smtp: SmtpCapture;
 let api: FaultApi;
 let worker: ChildWorker;
 let http: ApiClient;
 
 beforeAll(async () => {
-  postgres = await startRestartablePostgres(path.join(inject('tempDir'), `pg-outage-${randomUUID()}`));
+  postgres = await startEmbeddedPostgres(path.join(inject('tempDir'), `pg-outage-${randomUUID()}`));
   await migrate(postgres.url, createLogger('silent'));
   smtp = await startSmtpCapture();
   // One link per change, so one confirmation applies it.

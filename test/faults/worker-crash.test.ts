@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/ports';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
-import { startChange, tokenOf } from '../helpers/flow';
+import { linkIn, startChange, tokenOf } from '../helpers/flow';
 import { eventually, faultEnv, sleep, spawnWorker, startApi, startExtraApi, type ChildWorker, type FaultApi } from '../helpers/faults-stack';
-import { startHoldingSmtp, type HoldingSmtp, type StoredMail } from '../helpers/faults-smtp';
+import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 
 /**
  * Issue 6, case 1: the worker process is SIGKILLed while one request's verification mail is in the
@@ -12,7 +12,7 @@ import { startHoldingSmtp, type HoldingSmtp, type StoredMail } from '../helpers/
  * completes and every link is mailed exactly once.
  */
 
-let smtp: HoldingSmtp;
+let smtp: SmtpCapture;
 let env: Record<string, string>;
 let long: FaultApi;
 let short: FaultApi;
@@ -21,7 +21,7 @@ let apiShort: ApiClient;
 const workers: ChildWorker[] = [];
 
 beforeAll(async () => {
-  smtp = await startHoldingSmtp();
+  smtp = await startSmtpCapture();
   env = faultEnv({ smtpUrl: smtp.url, port: await freePort(), env: { EMAIL_CHANGE_TTL: '10m' } });
   long = await startApi(env);
   // Same task queue and worker; requests started here expire 8 s after they start.
@@ -42,11 +42,6 @@ afterAll(async () => {
   await smtp?.stop();
 });
 
-const linkOf = (mail: StoredMail) => {
-  const link = mail.links.find((l) => new URL(l).pathname === '/verify-email');
-  if (!link) throw new Error(`no verification link in "${mail.subject}"`);
-  return link;
-};
 
 const requestRow = async (changeId: string) =>
   (await long.pool.query('SELECT state, expires_at AS "expiresAt", completed_at AS "completedAt" FROM email_change_requests WHERE id = $1', [changeId])).rows[0];
@@ -91,7 +86,7 @@ describe('worker killed (SIGKILL)', () => {
     const restartedAt = Date.now();
 
     // A: the person's confirmation reaches the new worker, which applies the change.
-    const confirmA = await apiLong.post('/v1/email/verify', { json: { token: tokenOf(linkOf(mailA)) } });
+    const confirmA = await apiLong.post('/v1/email/verify', { json: { token: tokenOf(linkIn(mailA)) } });
     expect(confirmA.status, confirmA.text).toBe(200);
     expect(confirmA.body).toMatchObject({ id: changeA.id, state: 'APPROVED', alreadyConfirmed: false });
     expect((await apiLong.get('/v1/me', { token: a.token })).body).toMatchObject({ email: emailA, emailVerified: true });
@@ -102,13 +97,13 @@ describe('worker killed (SIGKILL)', () => {
       return row.state === 'EXPIRED' ? row : undefined;
     }, 30_000, 'B expires');
     expect(rowB.completedAt.getTime()).toBeLessThan(restartedAt + 20_000);
-    const linkB = await apiShort.post('/v1/email/verify', { json: { token: tokenOf(linkOf(mailB)) } });
+    const linkB = await apiShort.post('/v1/email/verify', { json: { token: tokenOf(linkIn(mailB)) } });
     expect(linkB.body.error).toMatchObject({ code: 'LINK_EXPIRED', details: { reason: 'expired' } });
 
     // C: the lost send times out (startToCloseTimeout 1 min, no heartbeat) and the workflow sends again.
     const mailC = await smtp.waitForMessage(emailC, { timeoutMs: 120_000 });
     console.log(`[faults] worker crash: C's mail went out ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the SIGKILL (B expired ${((rowB.completedAt.getTime() - deadlineB) / 1000).toFixed(1)} s after its deadline)`);
-    const confirmC = await apiLong.post('/v1/email/verify', { json: { token: tokenOf(linkOf(mailC)) } });
+    const confirmC = await apiLong.post('/v1/email/verify', { json: { token: tokenOf(linkIn(mailC)) } });
     expect(confirmC.status, confirmC.text).toBe(200);
     expect(confirmC.body).toMatchObject({ id: changeC.id, state: 'APPROVED' });
     const statusC = (await apiLong.get('/v1/email/change', { token: c.token })).body.change;

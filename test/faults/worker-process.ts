@@ -19,9 +19,10 @@ async function main(): Promise<void> {
   const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
+  const mail = createMailTransport(config.smtpUrl);
   const worker = await createWorker(
     connection,
-    { config, pool, mail: createMailTransport(config.smtpUrl), log },
+    { config, pool, mail, log },
     bundlePath ? { workflowBundle: { codePath: bundlePath } } : undefined,
   );
   const running = worker.run();
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
   try {
     await running;
   } finally {
+    mail.close();
     await connection.close();
     await pool.end();
   }
