@@ -44,7 +44,7 @@ export function markdown(r: BenchResults): string {
 
   if (r.engine || r.e2e) {
     out.push('', '## 1–2. Throughput: engine bound and end to end (closed loop)', '');
-    out.push('Engine bound: `bench/workflows/bare-email-change.ts`, the same Temporal shape as an add (start with the two search attributes, 4 activities with no-op bodies, one `verify` Update, deadline timer, upsert, completion), driven straight through the Temporal client on the same server. End to end: POST /v1/email/change (password) → mail at the SMTP capture server → POST /v1/email/verify with its token → `APPROVED` in GET /v1/email/change.');
+    out.push('Engine bound: `bench/workflows/bare-email-change.ts`, the same Temporal shape as an add (start with the two search attributes, 4 activities with no-op bodies, one `verify` Update, deadline timer, upsert, completion), driven straight through the Temporal client on the same server. End to end: POST /v1/auth/challenges and POST /v1/email/change with the signed challenge (biometric) → mail at the SMTP capture server → POST /v1/email/verify with its token → `APPROVED` in GET /v1/email/change.');
     out.push('');
     const levels = (r.e2e ?? r.engine ?? []).map((l) => l.concurrency);
     out.push(
