@@ -41,10 +41,11 @@ const CODE_FOR_HTTP_STATUS: Record<number, string> = {
   429: 'RATE_LIMITED',
 };
 
-/** True for "the Temporal server cannot be reached" (gRPC UNAVAILABLE / DEADLINE_EXCEEDED, or no connection). */
+/** True for "the Temporal server cannot be reached or did not answer in time" (gRPC UNAVAILABLE / DEADLINE_EXCEEDED, no connection, an Update not answered before our deadline). */
 export function isTemporalUnavailable(err: unknown): boolean {
   for (let e = err as { code?: unknown; name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
     if (e.code === 14 || e.code === 4 || e.name === 'TransportError' || e.name === 'ConnectionError') return true;
+    if (e.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return true;
   }
   return false;
 }

