@@ -1,19 +1,19 @@
-import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
 import { startChange, tokenFromMail, waitForStatus } from '../helpers/flow';
-import { kill, startFreezableProxy, startWorkerProcess } from '../helpers/processes';
+import { startFreezableProxy } from '../helpers/processes';
+import { spawnWorker, type ChildWorker } from '../helpers/services';
 
 let stack: TestStack;
 let api: ApiClient;
-const children: ChildProcess[] = [];
+const children: ChildWorker[] = [];
 beforeAll(async () => {
   stack = await startStack({}, { worker: false });
   api = apiClient(stack.baseUrl);
 });
 afterAll(async () => {
-  for (const child of children) await kill(child);
+  for (const child of children) await child.kill();
   await stack?.stop();
 });
 
@@ -21,8 +21,9 @@ describe('R-MAIL a retried send never mails twice', () => {
   it('the send succeeded, the worker died before reporting it: the retry finds the record and sends nothing', async () => {
     // The first worker reaches Temporal through a proxy that the test cuts the moment the mail lands.
     const proxy = await startFreezableProxy(stack.config.temporal.address!);
-    const first = await startWorkerProcess(stack.config, proxy.address);
+    const first = spawnWorker({ ...stack.env, TEMPORAL_ADDRESS: proxy.address });
     children.push(first);
+    await first.ready;
 
     const user = await signedInUser(api);
     const email = uniqueEmail('once');
@@ -36,12 +37,14 @@ describe('R-MAIL a retried send never mails twice', () => {
       if (row.rows[0]?.status === 'sent') break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    await kill(first);
+    await first.kill();
     await proxy.stop();
     expect((await stack.pool.query('SELECT status, attempts FROM mail_messages WHERE recipient = $1', [email])).rows).toEqual([{ status: 'sent', attempts: 1 }]);
 
     // A new worker: Temporal times the lost attempt out (startToCloseTimeout 1m) and the workflow retries it.
-    children.push(await startWorkerProcess(stack.config));
+    const second = spawnWorker(stack.env);
+    children.push(second);
+    await second.ready;
     const status = await waitForStatus(api, user, (b) => b.change?.delivery.new.status === 'sent', 100_000);
     expect(status.change.delivery.new.attempts).toBe(2);
     expect((await stack.pool.query('SELECT attempts FROM mail_messages WHERE recipient = $1', [email])).rows[0].attempts).toBe(2);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
 import { linkIn, startChange, tokenFromMail, tokenOf } from '../helpers/flow';
-import { sleep } from '../helpers/faults-stack';
+import { sleep } from '../helpers/services';
 
 /**
  * Issue 6, case 5: one link confirmed 50 times at once, through both doors (the page's form POST

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
 import { startChange, tokenFromMail, waitForStatus } from '../helpers/flow';
-import { mapLimit } from '../helpers/faults-stack';
+import { mapLimit } from '../helpers/services';
 import {
   anyValue,
   badAuthorization,

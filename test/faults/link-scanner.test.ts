@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
 import { linkIn, startChange, tokenFromMail } from '../helpers/flow';
-import { sleep } from '../helpers/faults-stack';
+import { sleep } from '../helpers/services';
 
 /**
  * Issue 6, case 7 (HTTP scanners; the headless Chromium is link-scanner-chromium.test.ts): mail

@@ -8,7 +8,7 @@ import { freePort } from '../../src/dev/ports';
 import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
 import { startChange, tokenFromMail } from '../helpers/flow';
-import { eventually, faultEnv, sleep, spawnWorker, startApi, type ChildWorker, type FaultApi } from '../helpers/faults-stack';
+import { eventually, serviceEnv, sleep, spawnWorker, startApi, type ChildWorker, type FaultApi } from '../helpers/services';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/dev/postgres';
 
 /**
@@ -32,7 +32,7 @@ beforeAll(async () => {
   await migrate(postgres.url, createLogger('silent'));
   smtp = await startSmtpCapture();
   // One link per change, so one confirmation applies it.
-  const env = faultEnv({ databaseUrl: postgres.url, smtpUrl: smtp.url, port: await freePort(), env: { CONFIRM_OLD_EMAIL: 'false' } });
+  const env = serviceEnv({ databaseUrl: postgres.url, smtpUrl: smtp.url, port: await freePort(), env: { CONFIRM_OLD_EMAIL: 'false' } });
   // The worker as its own process, as in production: if it dies, nothing completes the change.
   worker = spawnWorker(env);
   await worker.ready;

@@ -4,7 +4,7 @@ import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
 import { startChange, tokenFromMail } from '../helpers/flow';
-import { eventually, sleep } from '../helpers/faults-stack';
+import { eventually, sleep } from '../helpers/services';
 
 /**
  * Issue 6, case 4: the SMTP server goes away (connections refused) while a verification mail and

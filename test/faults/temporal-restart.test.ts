@@ -8,7 +8,7 @@ import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } f
 import { startChange, tokenFromMail } from '../helpers/flow';
 import {
   eventually,
-  faultEnv,
+  serviceEnv,
   mapLimit,
   sleep,
   startApi,
@@ -16,7 +16,7 @@ import {
   startInProcessWorker,
   type FaultApi,
   type InProcessWorker,
-} from '../helpers/faults-stack';
+} from '../helpers/services';
 
 /**
  * Issue 6, case 2: a file-backed Temporal dev server of this test's own is restarted three times
@@ -50,7 +50,7 @@ beforeAll(async () => {
   };
   temporal = await startTemporalDevServer(serverOptions);
   smtp = await startSmtpCapture({ maxMessages: 10_000 });
-  const env = faultEnv({ temporalAddress: temporal.address, smtpUrl: smtp.url, port: await freePort(), env: { EMAIL_CHANGE_TTL: '10m', CONFIRM_OLD_EMAIL: 'false' } });
+  const env = serviceEnv({ temporalAddress: temporal.address, smtpUrl: smtp.url, port: await freePort(), env: { EMAIL_CHANGE_TTL: '10m', CONFIRM_OLD_EMAIL: 'false' } });
   longApi = await startApi(env);
   // Same task queue and worker; requests started here expire SHORT_TTL after they start.
   shortApi = await startExtraApi(env, { EMAIL_CHANGE_TTL: SHORT_TTL });

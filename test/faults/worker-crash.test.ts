@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/ports';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
 import { linkIn, startChange, tokenOf } from '../helpers/flow';
-import { eventually, faultEnv, sleep, spawnWorker, startApi, startExtraApi, type ChildWorker, type FaultApi } from '../helpers/faults-stack';
+import { eventually, serviceEnv, sleep, spawnWorker, startApi, startExtraApi, type ChildWorker, type FaultApi } from '../helpers/services';
 import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 
 /**
@@ -22,7 +22,7 @@ const workers: ChildWorker[] = [];
 
 beforeAll(async () => {
   smtp = await startSmtpCapture();
-  env = faultEnv({ smtpUrl: smtp.url, port: await freePort(), env: { EMAIL_CHANGE_TTL: '10m' } });
+  env = serviceEnv({ smtpUrl: smtp.url, port: await freePort(), env: { EMAIL_CHANGE_TTL: '10m' } });
   long = await startApi(env);
   // Same task queue and worker; requests started here expire 8 s after they start.
   short = await startExtraApi(env, { EMAIL_CHANGE_TTL: '8s' });

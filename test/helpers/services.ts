@@ -15,14 +15,15 @@ import { closeServer, createTemporalClient, listen } from '../../src/api/server'
 import { freePort } from '../../src/dev/ports';
 
 /**
- * Building blocks for the fault suite (test/faults/): an API, an in-process worker or a worker in a
- * child process that can really be SIGKILLed, each pointed at whatever Temporal, PostgreSQL and
- * SMTP server the test runs (the shared ones of the run or a test's own, restartable ones).
+ * Building blocks of every test's services: an API, an in-process worker or a worker in a child
+ * process that can really be SIGKILLed, each pointed at whatever Temporal, PostgreSQL and SMTP
+ * server the test runs (the shared ones of the run or a test's own, restartable ones).
+ * test/helpers/stack.ts puts the usual set together.
  */
 
-export const FAULT_TOKEN_SECRET = 'fault-secret-fault-secret-fault-secret-0123456789';
+export const TEST_TOKEN_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 const PROJECT_ROOT = path.resolve(__dirname, '../..');
-const WORKER_SCRIPT = path.join(PROJECT_ROOT, 'test/faults/worker-process.ts');
+const WORKER_SCRIPT = path.join(PROJECT_ROOT, 'test/helpers/worker-process.ts');
 
 let runtimeInstalled = false;
 /** The Temporal SDK's native runtime, once per process, logging errors only (restarts make it chatty). */
@@ -36,7 +37,7 @@ export function installQuietRuntime(): void {
   }
 }
 
-export interface FaultEnvOptions {
+export interface ServiceEnvOptions {
   temporalAddress?: string;
   databaseUrl?: string;
   smtpUrl: string;
@@ -47,7 +48,7 @@ export interface FaultEnvOptions {
 }
 
 /** The environment (as strings, so a child process gets exactly the same) of one API or worker. */
-export function faultEnv(opts: FaultEnvOptions): Record<string, string> {
+export function serviceEnv(opts: ServiceEnvOptions): Record<string, string> {
   return {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -55,9 +56,9 @@ export function faultEnv(opts: FaultEnvOptions): Record<string, string> {
     PUBLIC_BASE_URL: `http://127.0.0.1:${opts.port}`,
     DATABASE_URL: opts.databaseUrl ?? inject('databaseUrl'),
     TEMPORAL_ADDRESS: opts.temporalAddress ?? inject('temporalAddress'),
-    TASK_QUEUE: opts.taskQueue ?? `faults-${randomUUID()}`,
+    TASK_QUEUE: opts.taskQueue ?? `test-${randomUUID()}`,
     SMTP_URL: opts.smtpUrl,
-    TOKEN_SECRET: FAULT_TOKEN_SECRET,
+    TOKEN_SECRET: TEST_TOKEN_SECRET,
     ...opts.env,
   };
 }
@@ -110,9 +111,10 @@ export async function startInProcessWorker(env: Record<string, string>): Promise
   const log = createLogger(config.logLevel, { service: 'fault-worker' });
   const pool = createPool(config.databaseUrl!, config.databasePoolSize, log);
   const connection = await NativeConnection.connect({ address: config.temporal.address! });
+  const mail = createMailTransport(config.smtpUrl!);
   const worker = await createWorker(
     connection,
-    { config, pool, mail: createMailTransport(config.smtpUrl!), log },
+    { config, pool, mail, log },
     { workflowBundle: { codePath: inject('workflowBundlePath') } },
   );
   const done = worker.run();
@@ -122,6 +124,7 @@ export async function startInProcessWorker(env: Record<string, string>): Promise
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done.catch(() => undefined);
+      mail.close();
       await connection.close().catch(() => undefined);
       await pool.end().catch(() => undefined);
     },
@@ -140,7 +143,7 @@ export interface ChildWorker {
   kill(): Promise<string>;
 }
 
-/** Runs test/faults/worker-process.ts (createWorker from src/worker.ts) as `node --import tsx`, so it can be SIGKILLed. */
+/** Runs test/helpers/worker-process.ts (createWorker from src/worker.ts) as `node --import tsx`, so it can be SIGKILLed. */
 export function spawnWorker(env: Record<string, string>): ChildWorker {
   const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
     cwd: PROJECT_ROOT,
