@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration';
+import { weakSecretReason } from './secret-strength';
 
 /** A duration written like `90s`, `15m`, `24h`, parsed to milliseconds. */
 const duration = z.string().transform((text, ctx) => {
@@ -9,6 +10,17 @@ const duration = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
   return ms;
+});
+
+/** A fixed-window limit written like `20/1h` (20 per hour): `{ points, durationMs }`. */
+const rate = z.string().transform((text, ctx) => {
+  const [points, window] = text.split('/');
+  const durationMs = window === undefined ? undefined : parseDuration(window);
+  if (!/^\d{1,10}$/.test(points ?? '') || Number(points) < 1 || Number(points) > 1e9 || durationMs === undefined || durationMs < 1_000) {
+    ctx.addIssue({ code: 'custom', message: 'expected a limit like 20/1h (1 to 1000000000 per at least 1s)' });
+    return z.NEVER;
+  }
+  return { points: Number(points), durationMs };
 });
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -36,6 +48,8 @@ const envSchema = z
     TEMPORAL_CLI_PATH: z.string().min(1).optional(),
     TEMPORAL_UI_PORT: port.default(8233),
     SMTP_URL: url(['smtp', 'smtps']).optional(),
+    // Mail to a relay other than this machine must be encrypted (smtps:// or STARTTLS) unless this says otherwise.
+    SMTP_ALLOW_INSECURE: bool.prefault('false'),
     MAIL_FROM: z.string().min(3).default('Email change <no-reply@example.com>'),
     TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     SESSION_TTL: duration.prefault('12h'),
@@ -46,12 +60,33 @@ const envSchema = z
     AUTH_MAX_FAILURES: positiveInt.max(100).default(5),
     AUTH_FAILURE_WINDOW: duration.prefault('15m'),
     AUTH_LOCKOUT: duration.prefault('15m'),
+    // Abuse limits (src/auth): sign-in back-off, fixed windows held in PostgreSQL, the client's address.
+    AUTH_BUSY_WAIT: duration.prefault('5s'),
+    SIGNIN_FREE_FAILURES_PER_USERNAME: z.coerce.number().int().min(0).max(1e9).default(5),
+    SIGNIN_FREE_FAILURES_PER_CLIENT: z.coerce.number().int().min(0).max(1e9).default(20),
+    SIGNIN_BACKOFF_BASE: duration.prefault('1s'),
+    SIGNIN_BACKOFF_MAX: duration.prefault('15m'),
+    SIGNIN_BACKOFF_FORGET: duration.prefault('24h'),
+    LIMIT_SIGNUP_PER_CLIENT: rate.prefault('20/1h'),
+    LIMIT_AVAILABILITY_PER_USER: rate.prefault('30/1m'),
+    LIMIT_AVAILABILITY_PER_CLIENT: rate.prefault('300/1h'),
+    LIMIT_START_PER_USER: rate.prefault('10/1h'),
+    LIMIT_START_PER_ADDRESS: rate.prefault('5/1h'),
+    TRUST_PROXY: bool.prefault('false'),
     CONFIRM_OLD_EMAIL: bool.prefault('true'),
     DATA_DIR: z.string().min(1).default('.data'),
   })
   .superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production' && !env.TOKEN_SECRET) {
+    if (env.NODE_ENV !== 'production') return;
+    if (!env.TOKEN_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRET'], message: 'is required when NODE_ENV=production' });
+    } else {
+      // A published or guessable secret lets anyone compute every link (issue #9).
+      const weak = weakSecretReason(env.TOKEN_SECRET, [DEV_TOKEN_SECRET]);
+      if (weak) ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRET'], message: weak });
+    }
+    if (!env.PUBLIC_BASE_URL) {
+      ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'is required when NODE_ENV=production (every link in mail starts with it)' });
     }
   });
 
@@ -66,6 +101,7 @@ export interface Config {
   databasePoolSize: number;
   temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; uiPort: number };
   smtpUrl?: string;
+  smtpAllowInsecure: boolean;
   mailFrom: string;
   tokenSecret: string;
   dataDir: string;
@@ -73,6 +109,27 @@ export interface Config {
   sessionTtlMs: number;
   policy: EmailChangePolicy;
   auth: { maxFailures: number; failureWindowMs: number; lockoutMs: number };
+  limits: Limits;
+}
+
+/** At most `points` in each window of `durationMs`. */
+export interface RateLimit {
+  points: number;
+  durationMs: number;
+}
+
+/** Abuse limits (src/auth/rate-limits.ts, src/auth/sign-in-throttle.ts, src/accounts/lockout.ts). */
+export interface Limits {
+  /** Take the client's address from X-Forwarded-For (the entry the nearest proxy added). */
+  trustProxy: boolean;
+  /** How long a correct re-authentication waits for parallel tries to finish before 429. */
+  reauthBusyWaitMs: number;
+  signIn: { freeFailuresPerUsername: number; freeFailuresPerClient: number; backoffBaseMs: number; backoffMaxMs: number; forgetAfterMs: number };
+  signUpPerClient: RateLimit;
+  availabilityPerUser: RateLimit;
+  availabilityPerClient: RateLimit;
+  startPerUser: RateLimit;
+  startPerAddress: RateLimit;
 }
 
 /** The per-request rules, pinned into each workflow when it starts. */
@@ -114,6 +171,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       uiPort: e.TEMPORAL_UI_PORT,
     },
     smtpUrl: e.SMTP_URL,
+    smtpAllowInsecure: e.SMTP_ALLOW_INSECURE,
     mailFrom: e.MAIL_FROM,
     tokenSecret: e.TOKEN_SECRET ?? DEV_TOKEN_SECRET,
     dataDir: e.DATA_DIR,
@@ -126,6 +184,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       confirmOldEmail: e.CONFIRM_OLD_EMAIL,
     },
     auth: { maxFailures: e.AUTH_MAX_FAILURES, failureWindowMs: e.AUTH_FAILURE_WINDOW, lockoutMs: e.AUTH_LOCKOUT },
+    limits: {
+      trustProxy: e.TRUST_PROXY,
+      reauthBusyWaitMs: e.AUTH_BUSY_WAIT,
+      signIn: {
+        freeFailuresPerUsername: e.SIGNIN_FREE_FAILURES_PER_USERNAME,
+        freeFailuresPerClient: e.SIGNIN_FREE_FAILURES_PER_CLIENT,
+        backoffBaseMs: e.SIGNIN_BACKOFF_BASE,
+        backoffMaxMs: e.SIGNIN_BACKOFF_MAX,
+        forgetAfterMs: e.SIGNIN_BACKOFF_FORGET,
+      },
+      signUpPerClient: e.LIMIT_SIGNUP_PER_CLIENT,
+      availabilityPerUser: e.LIMIT_AVAILABILITY_PER_USER,
+      availabilityPerClient: e.LIMIT_AVAILABILITY_PER_CLIENT,
+      startPerUser: e.LIMIT_START_PER_USER,
+      startPerAddress: e.LIMIT_START_PER_ADDRESS,
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { createPool } from './db/pool';
@@ -17,7 +18,7 @@ export async function createWorker(
     connection,
     namespace: deps.config.temporal.namespace,
     taskQueue: deps.config.temporal.taskQueue,
-    activities: createActivities(deps),
+    activities: createActivities({ temporal: new Client({ connection, namespace: deps.config.temporal.namespace }), ...deps }),
     ...bundle,
     shutdownGraceTime: '10s',
     shutdownForceTime: '30s',
@@ -34,7 +35,7 @@ async function run(): Promise<void> {
   await migrate(config.databaseUrl, log);
   const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const mail = createMailTransport(config.smtpUrl);
+  const mail = createMailTransport(config.smtpUrl, { allowInsecure: config.smtpAllowInsecure });
   try {
     const worker = await createWorker(connection, { config, pool, mail, log });
     log.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');

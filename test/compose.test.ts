@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,9 +23,10 @@ describe('docker-compose.yml (checked statically: no Docker engine here)', () =>
     const env: Record<string, string> = compose.services[name].environment;
     const unknown = Object.keys(env).filter((key) => !knownVariables.includes(key));
     expect(unknown).toEqual([]);
-    // ${TOKEN_SECRET:-default} is resolved by compose; use its default here.
+    // TOKEN_SECRET has no default: compose refuses to start without one (${VAR:?message}); give it what a user would.
+    expect(String(env.TOKEN_SECRET)).toMatch(/^\$\{TOKEN_SECRET:\?[^}]+\}$/);
     const resolved = Object.fromEntries(
-      Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{\w+:-([^}]*)\}/, '$1')]),
+      Object.entries(env).map(([k, v]) => [k, k === 'TOKEN_SECRET' ? randomBytes(32).toString('base64') : String(v)]),
     );
     const config = loadConfig(resolved);
     expect(config.nodeEnv).toBe('production');

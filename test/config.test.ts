@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,8 +58,38 @@ describe('configuration (SPEC §4)', () => {
   });
 
   it('requires TOKEN_SECRET in production', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/TOKEN_SECRET: is required when NODE_ENV=production/);
-    expect(loadConfig({ NODE_ENV: 'production', TOKEN_SECRET: 'x'.repeat(32) }).tokenSecret).toBe('x'.repeat(32));
+    expect(() => loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example' })).toThrow(/TOKEN_SECRET: is required when NODE_ENV=production/);
+    const strong = randomBytes(32).toString('base64');
+    expect(loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', TOKEN_SECRET: strong }).tokenSecret).toBe(strong);
+  });
+
+  // Issue #9: with a known secret every link could be computed; production refuses published and guessable ones.
+  it.each([
+    ['32 × x', 'x'.repeat(32)],
+    ["docker-compose's old default", 'change-me-change-me-change-me-change-me'],
+    ['the development default', 'dev-only-token-secret-do-not-use-in-production'],
+    ['a repeated pattern', '0123456789abcdef'.repeat(4)],
+    ['a repeated word', 'Tr0ub4dor&3Tr0ub4dor&3Tr0ub4dor&3xx'],
+    ['three letters', 'abcabcabcabcabcabcabcabcabcabcabc'],
+    ['a placeholder', 'please-replace-me-with-a-real-value-0001'],
+  ])('refuses %s as TOKEN_SECRET in production, without echoing it', (_name, secret) => {
+    const load = () => loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', TOKEN_SECRET: secret });
+    expect(load).toThrow(/^Invalid configuration: TOKEN_SECRET: /);
+    expect(load).toThrow(/^((?!Tr0ub4dor|change-me-change|xxxxxxxx|0123456789abcdef|abcabc|please-replace).)*$/);
+  });
+
+  it('accepts every random secret of the documented kinds in production (no false refusals)', () => {
+    for (let i = 0; i < 2_000; i++) {
+      for (const secret of [randomBytes(32).toString('base64'), randomBytes(16).toString('hex'), randomBytes(24).toString('base64url')]) {
+        expect(loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', TOKEN_SECRET: secret }).tokenSecret).toBe(secret);
+      }
+    }
+  });
+
+  it('requires PUBLIC_BASE_URL in production (links must not silently point at localhost)', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', TOKEN_SECRET: randomBytes(32).toString('base64') })).toThrow(
+      /^Invalid configuration: PUBLIC_BASE_URL: is required when NODE_ENV=production/,
+    );
   });
 
   it.each(['src/api/server.ts', 'src/worker.ts', 'src/main.ts'])('%s stops at start-up with one line and a non-zero exit', (entry) => {
@@ -75,7 +106,7 @@ describe('configuration (SPEC §4)', () => {
   it('refuses the embedded services in production', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, NODE_ENV: 'production', TOKEN_SECRET: 'p'.repeat(40) },
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', TOKEN_SECRET: randomBytes(32).toString('base64'), PUBLIC_BASE_URL: 'https://wallet.example' },
       encoding: 'utf8',
       timeout: 30_000,
     });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { AppError } from '../api/errors';
 import type { EmailAddress } from '../email-address';
-import { hashPassword, verifyPassword } from './passwords';
+import { hashPassword } from './passwords';
 
 export interface User {
   id: string;
@@ -29,12 +29,13 @@ export class Accounts {
     private readonly sessionTtlMs: number,
   ) {}
 
-  /** Creates a user; an email given here is stored unverified. */
+  /**
+   * Creates a user; an email given here is stored unverified, even one another account holds
+   * verified: sign-up must not tell which addresses are accounts, and the address only becomes
+   * this user's through verification, which declines a taken one (R-CONFLICT).
+   */
   async createUser(input: { username: string; password: string; email?: EmailAddress }): Promise<User> {
     const passwordHash = await hashPassword(input.password);
-    if (input.email && (await this.isVerifiedElsewhere(input.email.normalized))) {
-      throw new AppError(409, 'EMAIL_TAKEN', 'This email address belongs to another account');
-    }
     try {
       const { rows } = await this.pool.query<User>(
         `INSERT INTO users (username, password_hash, email, email_normalized)
@@ -50,23 +51,20 @@ export class Accounts {
     }
   }
 
-  /** Checks the password and opens a session; the same answer for a wrong password and an unknown user. */
-  async signIn(username: string, password: string): Promise<{ token: string; expiresAt: Date }> {
+  /** The id and password hash behind a username (any case), for sign-in. */
+  async credentials(username: string): Promise<{ id: string; passwordHash: string } | undefined> {
     const { rows } = await this.pool.query<{ id: string; passwordHash: string }>(
       'SELECT id, password_hash AS "passwordHash" FROM users WHERE lower(username) = lower($1)',
       [username],
     );
-    const user = rows[0];
-    if (!(await verifyPassword(user?.passwordHash, password)) || !user) {
-      throw new AppError(401, 'UNAUTHENTICATED', 'Wrong username or password');
-    }
+    return rows[0];
+  }
+
+  /** Opens a bearer session; only a SHA-256 of the token is stored. */
+  async openSession(userId: string): Promise<{ token: string; expiresAt: Date }> {
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + this.sessionTtlMs);
-    await this.pool.query('INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)', [
-      sha256(token),
-      user.id,
-      expiresAt,
-    ]);
+    await this.pool.query('INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)', [sha256(token), userId, expiresAt]);
     return { token, expiresAt };
   }
 

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './index';
 import { inTransaction } from '../db/pool';
-import { createLinkToken, deriveNonce, hashToken } from '../tokens';
+import { createLinkToken, sealToken, tokenVerifier, unsealToken } from '../tokens';
 import { changedNotice, verificationMail, type Mail } from '../mail/templates';
-import type { ChangeStateName, Delivery, EmailChangeInput, Purpose } from '../workflows/messages';
+import { DeclineCode, type ChangeKind, type ChangeStateName, type Delivery, type EmailChangeInput, type Purpose, type RecordedRequest } from '../workflows/messages';
 
 export interface Progress {
   newConfirmedAt: number | null;
@@ -16,7 +16,7 @@ export interface Progress {
 const toDate = (ms: number | null) => (ms === null ? null : new Date(ms));
 
 /** The email-change activities: every one idempotent, so a retry finds its earlier effect. */
-export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps) {
+export function createEmailChangeActivities({ config, pool, mail, temporal }: ActivityDeps) {
   const linkFor = (token: string) => `${config.publicBaseUrl}/verify-email?token=${token}`;
   const senderDomain = /@([^>\s]+)/.exec(config.mailFrom)?.[1] ?? 'email-change.local';
 
@@ -51,21 +51,46 @@ export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps
     if (row.status === 'sent') return { sentAt: row.sentAt!.toISOString() };
     await send(messageKey, to, build());
     const sent = await pool.query<{ sentAt: Date }>(
-      "UPDATE mail_messages SET status = 'sent', sent_at = now() WHERE message_key = $1 RETURNING sent_at AS \"sentAt\"",
+      "UPDATE mail_messages SET status = 'sent', sent_at = now(), token_sealed = NULL WHERE message_key = $1 RETURNING sent_at AS \"sentAt\"",
       [messageKey],
     );
     return { sentAt: sent.rows[0]!.sentAt.toISOString() };
   }
 
   return {
-    /** R-START: the request row, unless a newer request of this user was started meanwhile. */
-    async recordRequest(input: EmailChangeInput): Promise<{ recorded: boolean }> {
+    /**
+     * R-START: records the request, unless a newer run of the user's workflow replaced this one
+     * (Temporal says which run is current: an activity of a terminated run may still be running).
+     * ADD or UPDATE, and whether the old address must confirm, are decided here under the row lock.
+     */
+    async recordRequest(input: EmailChangeInput): Promise<RecordedRequest> {
+      const { workflowId, runId } = Context.current().info.workflowExecution!;
       return inTransaction(pool, async (db) => {
-        const user = await db.query<{ current: string | null }>(
-          'SELECT current_change_id AS current FROM users WHERE id = $1 FOR UPDATE',
+        const { rows } = await db.query<{ email: string | null; verified: boolean }>(
+          'SELECT email, email_verified AS verified FROM users WHERE id = $1 FOR UPDATE',
           [input.userId],
         );
-        const current = user.rows[0]?.current === input.changeId;
+        const user = rows[0];
+        if (!user) throw ApplicationFailure.nonRetryable(`no user ${input.userId}`, 'USER_NOT_FOUND');
+        const existing = await db.query<{ state: ChangeStateName; kind: ChangeKind; oldEmail: string | null; confirmOld: boolean }>(
+          `SELECT state, kind, old_email AS "oldEmail", needs_old_confirmation AS "confirmOld" FROM email_change_requests WHERE id = $1`,
+          [input.changeId],
+        );
+        const earlier = existing.rows[0];
+        if (earlier) {
+          // A retry of this activity: the first try's decision stands.
+          return { recorded: earlier.state === 'REQUESTED', kind: earlier.kind, oldEmail: earlier.oldEmail, oldEmailVerified: earlier.kind === 'UPDATE', confirmOld: earlier.confirmOld };
+        }
+        // Asked while holding the row lock: a run started after this answer records after this transaction, superseding it.
+        const latest = await temporal!.workflow.getHandle(workflowId).describe();
+        const current = latest.runId === runId;
+        const decided: RecordedRequest = {
+          recorded: current,
+          kind: user.verified ? 'UPDATE' : 'ADD',
+          oldEmail: user.email,
+          oldEmailVerified: user.verified,
+          confirmOld: user.verified && input.policy.confirmOldEmail,
+        };
         if (current) {
           await db.query(
             `UPDATE email_change_requests SET state = 'SUPERSEDED', reason = 'a newer request replaced this one',
@@ -73,22 +98,22 @@ export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps
              WHERE user_id = $1 AND state = 'REQUESTED' AND id <> $2`,
             [input.userId, input.changeId],
           );
+          await db.query('UPDATE users SET current_change_id = $2 WHERE id = $1', [input.userId, input.changeId]);
         }
         await db.query(
           `INSERT INTO email_change_requests
              (id, user_id, workflow_id, kind, old_email, new_email, new_email_normalized, needs_old_confirmation,
               state, reason, expires_at, created_at, completed_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           ON CONFLICT (id) DO NOTHING`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
           [
             input.changeId,
             input.userId,
-            `email-change-${input.userId}`,
-            input.kind,
-            input.oldEmail,
+            workflowId,
+            decided.kind,
+            decided.oldEmail,
             input.newEmail,
             input.newEmailNormalized,
-            input.confirmOld,
+            decided.confirmOld,
             current ? 'REQUESTED' : 'SUPERSEDED',
             current ? null : 'a newer request replaced this one',
             new Date(input.requestedAt + input.policy.changeTtlMs),
@@ -96,48 +121,45 @@ export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps
             current ? null : new Date(),
           ],
         );
-        const row = await db.query<{ state: string }>('SELECT state FROM email_change_requests WHERE id = $1', [input.changeId]);
-        return { recorded: row.rows[0]?.state === 'REQUESTED' };
+        return decided;
       });
     },
 
-    /** R-TOKEN: fixes a link's expiry and returns its hash; the token itself is rebuilt when mailing. */
+    /**
+     * R-TOKEN: makes a link with a random nonce, fixes its expiry and returns only its verifier; the
+     * token waits sealed in the outbox row until its mail is sent (a retried send mails the same link).
+     */
     async prepareVerificationLink(args: { messageKey: string; changeId: string; purpose: Purpose; to: string; linkTtlMs: number }) {
       const expiresAt = Date.now() + args.linkTtlMs;
-      const token = createLinkToken(config.tokenSecret, { changeId: args.changeId, purpose: args.purpose, expiresAt }, deriveNonce(config.tokenSecret, args.messageKey));
+      const token = createLinkToken(config.tokenSecret, { changeId: args.changeId, purpose: args.purpose, expiresAt });
       await pool.query(
-        `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_hash, link_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_key) DO NOTHING`,
-        [args.messageKey, args.changeId, `verify-${args.purpose}`, args.to, hashToken(token), new Date(expiresAt)],
+        `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key) DO NOTHING`,
+        [args.messageKey, args.changeId, `verify-${args.purpose}`, args.to, tokenVerifier(token), sealToken(config.tokenSecret, token, args.messageKey), new Date(expiresAt)],
       );
-      const { rows } = await pool.query<{ tokenHash: string; linkExpiresAt: Date }>(
-        'SELECT token_hash AS "tokenHash", link_expires_at AS "linkExpiresAt" FROM mail_messages WHERE message_key = $1',
+      const { rows } = await pool.query<{ verifier: string; linkExpiresAt: Date }>(
+        'SELECT token_verifier AS verifier, link_expires_at AS "linkExpiresAt" FROM mail_messages WHERE message_key = $1',
         [args.messageKey],
       );
-      return { tokenHash: rows[0]!.tokenHash, linkExpiresAt: rows[0]!.linkExpiresAt.getTime() };
+      return { verifier: rows[0]!.verifier, linkExpiresAt: rows[0]!.linkExpiresAt.getTime() };
     },
 
     /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
-    async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; purpose: Purpose }) {
-      const { rows } = await pool.query<{ recipient: string; linkExpiresAt: Date }>(
-        'SELECT recipient, link_expires_at AS "linkExpiresAt" FROM mail_messages WHERE message_key = $1',
+    async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; kind?: ChangeKind; purpose: Purpose }) {
+      const { rows } = await pool.query<{ recipient: string; linkExpiresAt: Date; sealed: Buffer | null }>(
+        'SELECT recipient, link_expires_at AS "linkExpiresAt", token_sealed AS sealed FROM mail_messages WHERE message_key = $1',
         [args.messageKey],
       );
       const prepared = rows[0];
       if (!prepared) throw ApplicationFailure.nonRetryable(`no prepared link for ${args.messageKey}`, 'MAIL_NOT_PREPARED');
       return sendOnce(args.messageKey, prepared.recipient, () => {
-        const linkExpiresAt = prepared.linkExpiresAt.getTime();
-        const token = createLinkToken(
-          config.tokenSecret,
-          { changeId: args.input.changeId, purpose: args.purpose, expiresAt: linkExpiresAt },
-          deriveNonce(config.tokenSecret, args.messageKey),
-        );
+        if (!prepared.sealed) throw ApplicationFailure.nonRetryable(`the link of ${args.messageKey} is gone`, 'MAIL_NOT_PREPARED');
         return verificationMail({
           purpose: args.purpose,
-          kind: args.input.kind,
+          kind: args.kind ?? args.input.kind,
           newEmail: args.input.newEmail,
-          link: linkFor(token),
-          linkExpiresAt,
+          link: linkFor(unsealToken(config.tokenSecret, prepared.sealed, args.messageKey)),
+          linkExpiresAt: prepared.linkExpiresAt.getTime(),
           requestedAt: args.input.requestedAt,
           requestedBy: args.input.requestedBy,
         });
@@ -149,8 +171,9 @@ export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps
       const finalColumns = [toDate(args.progress.newConfirmedAt), toDate(args.progress.oldConfirmedAt), args.progress.resends, JSON.stringify(args.progress.delivery)];
       try {
         return await inTransaction(pool, async (db) => {
-          const req = await db.query<{ state: ChangeStateName; reason: string | null; newEmail: string; normalized: string }>(
-            `SELECT state, reason, new_email AS "newEmail", new_email_normalized AS normalized
+          const req = await db.query<{ state: ChangeStateName; reason: string | null; newEmail: string; normalized: string; kind: ChangeKind; oldEmail: string | null; needsOld: boolean }>(
+            `SELECT state, reason, new_email AS "newEmail", new_email_normalized AS normalized, kind, old_email AS "oldEmail",
+               needs_old_confirmation AS "needsOld"
              FROM email_change_requests WHERE id = $1 FOR UPDATE`,
             [args.changeId],
           );
@@ -162,6 +185,12 @@ export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps
             'SELECT email, email_normalized AS normalized, email_verified AS verified FROM users WHERE id = $1 FOR UPDATE',
             [args.userId],
           );
+          // R-OLD: the account's address must still be what it was when the request was recorded, and confirmed if required.
+          const now = user.rows[0];
+          const moved = request.kind === 'ADD' ? Boolean(now?.verified) : !now?.verified || now.email !== request.oldEmail;
+          if (moved || (request.needsOld && args.progress.oldConfirmedAt === null)) {
+            return decline(db, args.changeId, finalColumns, `${DeclineCode.accountEmailChanged}: the account's email address changed while this request was open`);
+          }
           const taken = await db.query(
             'SELECT 1 FROM users WHERE lower(email_normalized) = $1 AND email_verified AND id <> $2',
             [request.normalized, args.userId],
@@ -234,8 +263,12 @@ export function createEmailChangeActivities({ config, pool, mail }: ActivityDeps
   };
 }
 
-async function decline(db: { query: (text: string, values: unknown[]) => Promise<unknown> }, changeId: string, finalColumns: unknown[]) {
-  const reason = 'EMAIL_TAKEN: another account verified this address first';
+async function decline(
+  db: { query: (text: string, values: unknown[]) => Promise<unknown> },
+  changeId: string,
+  finalColumns: unknown[],
+  reason = `${DeclineCode.emailTaken}: another account verified this address first`,
+) {
   await db.query(
     `UPDATE email_change_requests SET state = 'DECLINED', reason = $2, completed_at = now(), updated_at = now(),
        new_confirmed_at = $3, old_confirmed_at = $4, resends = $5, delivery = $6 WHERE id = $1 AND state = 'REQUESTED'`,

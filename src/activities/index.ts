@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { MailTransport } from '../mail/transport';
@@ -9,6 +10,8 @@ export interface ActivityDeps {
   pool: pg.Pool;
   mail: MailTransport;
   log: Logger;
+  /** Asks Temporal which run of a workflow is current (createWorker fills it from the worker's connection). */
+  temporal?: Client;
 }
 
 /** All I/O the workflows need, bound to injected dependencies. */

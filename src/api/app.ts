@@ -14,6 +14,9 @@ import { outboxRoutes } from './routes/outbox';
 import { emailChangeRoutes } from './routes/email-change';
 import { linkPageRoutes } from './routes/link-pages';
 import { ReauthGuard } from '../accounts/lockout';
+import { RateLimits } from '../auth/rate-limits';
+import { SignIn } from '../auth/sign-in';
+import { SignInThrottle } from '../auth/sign-in-throttle';
 import { EmailChangeService } from '../email-change/service';
 import { Devices } from '../accounts/devices';
 import { deviceRoutes } from './routes/devices';
@@ -33,9 +36,13 @@ export const BODY_LIMIT = '16kb';
 /** The Koa app: request id → error mapping → body parsing → routes. */
 export function createApp(deps: ApiDeps): Koa<AppState> {
   const app = new Koa<AppState>();
-  app.proxy = false;
+  // Behind a proxy, the client's address is the X-Forwarded-For entry the nearest proxy added.
+  app.proxy = deps.config.limits.trustProxy;
+  app.maxIpsCount = 1;
   const accounts = new Accounts(deps.pool, deps.config.sessionTtlMs);
-  const guard = new ReauthGuard(deps.pool, deps.config.auth);
+  const guard = new ReauthGuard(deps.pool, { ...deps.config.auth, busyWaitMs: deps.config.limits.reauthBusyWaitMs });
+  const limits = new RateLimits(deps.pool, deps.config.limits);
+  const signIn = new SignIn(accounts, guard, new SignInThrottle(deps.pool, deps.config.limits.signIn));
   const devices = new Devices(deps.pool);
   const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, devices);
 
@@ -46,8 +53,8 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
 
   const router = new Router<AppState>();
   router.use(
-    accountRoutes(accounts, (userId) => emailChange.pendingChange(userId)).routes(),
-    emailChangeRoutes(accounts, emailChange, deps.pool).routes(),
+    accountRoutes(accounts, signIn, limits, (userId) => emailChange.pendingChange(userId)).routes(),
+    emailChangeRoutes(accounts, emailChange, deps.pool, deps.config.tokenSecret, limits).routes(),
     deviceRoutes(accounts, devices, guard).routes(),
     linkPageRoutes(emailChange).routes(),
     healthRoutes(deps.pool, deps.temporal).routes(),

@@ -109,6 +109,9 @@ export function securityHeaders(): Koa.Middleware<AppState> {
     ctx.set('Referrer-Policy', 'no-referrer');
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Cache-Control', 'no-store');
+    // One-button pages must never be framed (clickjacking): the header for old browsers, CSP for the rest.
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Content-Security-Policy', "frame-ancestors 'none'");
     await next();
   };
 }

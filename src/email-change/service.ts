@@ -1,21 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import {
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-  type WorkflowHandle,
-} from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
-import { AppError } from '../api/errors';
+import { unavailable } from '../api/errors';
+import { isTemporalUnavailable } from '../api/middleware';
 import type { Accounts, User } from '../accounts/accounts';
 import type { LockStatus, ReauthGuard } from '../accounts/lockout';
 import { verifyPassword } from '../accounts/passwords';
 import type { BiometricProof, Devices } from '../accounts/devices';
-import { inTransaction } from '../db/pool';
 import type { EmailAddress } from '../email-address';
-import { hashToken, verifyLinkToken, type LinkToken } from '../tokens';
+import { deviceName } from '../mail/device-name';
+import { maskEmail } from '../mail/templates';
+import { proofOf, tokenVerifier, verifyLinkToken, type LinkToken } from '../tokens';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { initialState, statusOf } from '../workflows/state';
 import {
@@ -26,68 +23,51 @@ import {
   statusQuery,
   verifyUpdate,
   workflowIdFor,
-  type ChangeStateName,
   type ChangeStatus,
-  type Delivery,
   type EmailChangeInput,
   type LinkCheck,
   type LinkDeadReason,
-  type RequestedBy,
+  type Purpose,
 } from '../workflows/messages';
+import { RequestRows, rowStatus, type RequestRow } from './requests';
+import { deadLink, deadReasonOf, declined, fromWorkflowFailure, invalidToken, isClosedWorkflowError, linkExpired, noPendingChange } from './errors';
+import { AppError } from '../api/errors';
 
 export type ReauthProof = { method: 'password'; password: string } | BiometricProof;
 
 /** What a link page shows for a token, decided without consuming it. */
 export type LinkView =
-  | { kind: 'confirm'; purpose: 'new' | 'old' }
+  | { kind: 'confirm'; purpose: Purpose }
   | { kind: 'already-confirmed' }
   | { kind: 'invalid' }
   | { kind: 'dead'; reason: LinkDeadReason; canResend: boolean }
-  | { kind: 'declined' };
+  | { kind: 'declined'; code: string };
 
-interface RequestRow {
-  id: string;
-  userId: string;
-  state: ChangeStateName;
-  kind: 'ADD' | 'UPDATE';
-  newEmail: string;
-  oldEmail: string | null;
-  needsOld: boolean;
-  newConfirmedAt: Date | null;
-  oldConfirmedAt: Date | null;
-  createdAt: Date;
-  expiresAt: Date;
-  delivery: { new?: Delivery; old?: Delivery };
-  reason: string | null;
-}
-
-const REQUEST_COLUMNS = `id, user_id AS "userId", state, kind, new_email AS "newEmail", old_email AS "oldEmail",
-  needs_old_confirmation AS "needsOld", new_confirmed_at AS "newConfirmedAt", old_confirmed_at AS "oldConfirmedAt",
-  created_at AS "createdAt", expires_at AS "expiresAt", delivery, reason`;
-
-const DEAD_REASON: Partial<Record<ChangeStateName, LinkDeadReason>> = {
-  SUPERSEDED: 'superseded',
-  CANCELLED: 'cancelled',
-  EXPIRED: 'expired',
-  APPROVED: 'finished',
-  DECLINED: 'finished',
-};
-
-/** How long the API waits on Temporal before answering 503. */
+/** How long the API waits on Temporal before answering 503 (an Update may wait for the change to apply). */
 const TEMPORAL_DEADLINE_MS = 15_000;
+/** A link page only looks; a person should not wait longer than this to hear "try again". */
+const LOOK_DEADLINE_MS = 5_000;
 
 /** The API's side of the flow: re-authenticate, then start, ask or message the user's workflow. */
 export class EmailChangeService {
+  private readonly requests: RequestRows;
+
   constructor(
     private readonly config: Config,
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
     private readonly temporal: Client,
     private readonly accounts: Accounts,
     private readonly guard: ReauthGuard,
     private readonly devices: Devices,
-  ) {}
+  ) {
+    this.requests = new RequestRows(pool);
+  }
 
-  /** R-START: re-authenticate, check the address, then start the user's workflow (replacing a pending one). */
+  /**
+   * R-START: re-authenticate, check the address, then start the user's workflow, replacing a pending
+   * run. Starting is the only step: the run records itself (and supersedes the one it replaced), so a
+   * lost reply from Temporal leaves either the old run or the new one, never a request without a run.
+   */
   async start(user: User, email: EmailAddress, proof: ReauthProof, meta: { ip?: string; userAgent?: string }): Promise<{ change: ChangeStatus; lock: LockStatus }> {
     // UC03: a failed biometric proof counts like a wrong password; the next request may use the password.
     await this.guard.attempt(user.id, async () =>
@@ -103,7 +83,6 @@ export class EmailChangeService {
       throw new AppError(409, 'EMAIL_TAKEN', 'This email address belongs to another account');
     }
 
-    const requestedBy: RequestedBy = { username: user.username, method: proof.method, ...meta };
     const input: EmailChangeInput = {
       changeId: randomUUID(),
       userId: user.id,
@@ -114,30 +93,25 @@ export class EmailChangeService {
       oldEmailVerified: user.emailVerified,
       confirmOld: user.emailVerified && this.config.policy.confirmOldEmail,
       requestedAt: Date.now(),
-      requestedBy,
+      requestedBy: { method: proof.method, ip: meta.ip, device: deviceName(meta.userAgent) },
       policy: this.config.policy,
     };
-    // The user's row lock orders concurrent starts; Temporal terminates the run this one replaces.
-    await inTransaction(this.pool, async (db) => {
-      await db.query('UPDATE users SET current_change_id = $2 WHERE id = $1', [user.id, input.changeId]);
-      await db.query(
-        `UPDATE email_change_requests SET state = 'SUPERSEDED', reason = 'a newer request replaced this one',
-           completed_at = now(), updated_at = now() WHERE user_id = $1 AND state = 'REQUESTED'`,
-        [user.id],
-      );
-      await this.withDeadline(() =>
-        this.temporal.workflow.start('emailChange', {
-          taskQueue: this.config.temporal.taskQueue,
-          workflowId: workflowIdFor(user.id),
-          args: [input],
-          workflowIdConflictPolicy: 'TERMINATE_EXISTING',
-          typedSearchAttributes: [
-            { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
-            { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
-          ],
-        }),
-      );
-    });
+    const run = await this.withDeadline(TEMPORAL_DEADLINE_MS, () =>
+      this.temporal.workflow.start('emailChange', {
+        taskQueue: this.config.temporal.taskQueue,
+        workflowId: workflowIdFor(user.id),
+        args: [input],
+        workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+        typedSearchAttributes: [
+          { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
+          { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
+        ],
+      }),
+    );
+    // The replaced run is terminated now: its row says so before we answer (the new run would do it too, moments later).
+    await this.requests
+      .supersedeOthers(user.id, input.changeId, async () => (await run.describe()).runId === run.firstExecutionRunId)
+      .catch(() => undefined); // the new run's recordRequest does the same; answering 202 must not depend on it
     return { change: statusOf(initialState(input)), lock: await this.guard.status(user.id) };
   }
 
@@ -160,61 +134,73 @@ export class EmailChangeService {
     return { email: email.normalized, available: true };
   }
 
-  /** R-VERIFY: checks the token, then hands its hash to the workflow, which answers with the outcome. */
+  /**
+   * R-VERIFY: hands the workflow the token's proof; the workflow checks it against its verifier and
+   * answers with the outcome. The answer shows the other address masked (the holder of one mailbox
+   * learns nothing more of the account than the mail told them).
+   */
   async verify(token: unknown): Promise<ChangeStatus & { alreadyConfirmed: boolean }> {
     const claims = this.claims(token);
-    const row = await this.request(claims.changeId);
+    const row = await this.requests.byId(claims.changeId);
     if (!row) throw invalidToken();
-    if (row.state === 'APPROVED') return { ...rowStatus(row), alreadyConfirmed: true };
+    if (row.state === 'APPROVED') return this.confirmedAnswer(row, claims, token as string);
     if (row.state !== 'REQUESTED') throw deadLink(row);
     if (claims.expiresAt <= Date.now()) throw linkExpired('expired', 'This link has expired');
 
-    const result = await this.update(
-      row,
-      () =>
-        this.handle(row.userId).executeUpdate(verifyUpdate, {
-          args: [{ changeId: row.id, purpose: claims.purpose, tokenHash: hashToken(token as string) }],
-        }),
-      // A concurrent click completed the change while this one was on its way: it is already confirmed.
-      (now) => (now.state === 'APPROVED' ? { alreadyConfirmed: true, status: rowStatus(now) } : undefined),
+    const outcome = await this.update(
+      () => this.handle(row.userId).executeUpdate(verifyUpdate, { args: [{ changeId: row.id, purpose: claims.purpose, proof: proofOf(token as string) }] }),
+      // A concurrent click completed the change while this one was on its way.
+      async () => {
+        const now = await this.requests.byId(row.id);
+        if (now?.state === 'APPROVED') return { alreadyConfirmed: true, status: (await this.confirmedAnswer(now, claims, token as string)) as ChangeStatus };
+        throw now ? deadLink(now) : invalidToken();
+      },
     );
-    if (result.status.state === 'DECLINED') throw emailTaken();
-    return { ...result.status, alreadyConfirmed: result.alreadyConfirmed };
+    if (outcome.status.state === 'DECLINED') throw declined(outcome.status.reason);
+    return { ...maskFor(claims.purpose, outcome.status), alreadyConfirmed: outcome.alreadyConfirmed };
   }
 
-  /** R-RESEND for the signed-in user's pending change. */
+  /** R-RESEND for the signed-in user's pending change (whatever run is open now). */
   async resend(userId: string): Promise<ChangeStatus> {
-    const row = await this.pendingRow(userId);
-    return this.update(row, () => this.handle(userId).executeUpdate(resendUpdate, { args: [{ changeId: row.id }] }));
+    return this.update(() => this.handle(userId).executeUpdate(resendUpdate, { args: [{}] }), () => Promise.reject(noPendingChange()));
   }
 
   /** R-LINK: "send a new link" from an expired link's page (the token's MAC must still be right). */
   async resendByToken(token: unknown): Promise<ChangeStatus> {
     const claims = this.claims(token);
-    const row = await this.request(claims.changeId);
+    const row = await this.requests.byId(claims.changeId);
     if (!row) throw invalidToken();
     if (row.state !== 'REQUESTED') throw deadLink(row);
-    return this.update(row, () => this.handle(row.userId).executeUpdate(resendUpdate, { args: [{ changeId: row.id }] }));
+    const status = await this.update(
+      () => this.handle(row.userId).executeUpdate(resendUpdate, { args: [{ changeId: row.id }] }),
+      async () => Promise.reject(deadLink((await this.requests.byId(row.id)) ?? row)),
+    );
+    return maskFor(claims.purpose, status);
   }
 
   /** R-CANCEL */
   async cancel(userId: string): Promise<ChangeStatus> {
-    const row = await this.pendingRow(userId);
-    return this.update(row, () => this.handle(userId).executeUpdate(cancelUpdate, { args: [{ changeId: row.id }] }));
+    return this.update(() => this.handle(userId).executeUpdate(cancelUpdate, { args: [{}] }), () => Promise.reject(noPendingChange()));
   }
 
-  /** What the link page should offer, consuming nothing. */
+  /** What the link page should offer, consuming nothing; Temporal out of reach is "try again" (503), never "finished". */
   async inspectLink(token: unknown): Promise<LinkView> {
     const claims = verifyLinkToken(this.config.tokenSecret, token);
     if (!claims) return { kind: 'invalid' };
-    const row = await this.request(claims.changeId);
+    const row = await this.requests.byId(claims.changeId);
     if (!row) return { kind: 'invalid' };
-    if (row.state === 'APPROVED') return { kind: 'already-confirmed' };
-    if (row.state === 'DECLINED') return { kind: 'declined' };
-    if (row.state !== 'REQUESTED') return { kind: 'dead', reason: DEAD_REASON[row.state]!, canResend: false };
-    const check: LinkCheck = await this.withDeadline(() =>
-      this.handle(row.userId).query(linkQuery, { changeId: row.id, purpose: claims.purpose, tokenHash: hashToken(token as string) }),
-    ).catch(() => ({ ok: false, type: FailureType.linkExpired, reason: 'finished', message: '' }) as const);
+    if (row.state === 'APPROVED') return (await this.isConfirmedLink(row, claims, token as string)) ? { kind: 'already-confirmed' } : { kind: 'dead', reason: 'finished', canResend: false };
+    if (row.state === 'DECLINED') return { kind: 'declined', code: declined(row.reason).code };
+    if (row.state !== 'REQUESTED') return { kind: 'dead', reason: deadReasonOf(row.state), canResend: false };
+    let check: LinkCheck;
+    try {
+      check = await this.withDeadline(LOOK_DEADLINE_MS, () =>
+        this.handle(row.userId).query(linkQuery, { changeId: row.id, purpose: claims.purpose, proof: proofOf(token as string) }),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || isClosedWorkflowError(err)) return { kind: 'dead', reason: 'finished', canResend: false };
+      throw err;
+    }
     if (check.ok) {
       if (check.confirmed) return { kind: 'already-confirmed' };
       if (claims.expiresAt <= Date.now()) return { kind: 'dead', reason: 'expired', canResend: true };
@@ -233,111 +219,70 @@ export class EmailChangeService {
     return claims;
   }
 
+  /** After approval only the link that confirmed, while it is unexpired, hears "already confirmed"; any other is finished. */
+  private async isConfirmedLink(row: RequestRow, claims: LinkToken, token: string): Promise<boolean> {
+    if (claims.expiresAt <= Date.now()) return false;
+    return (await this.requests.latestVerifier(row.id, claims.purpose)) === tokenVerifier(token);
+  }
+
+  private async confirmedAnswer(row: RequestRow, claims: LinkToken, token: string): Promise<ChangeStatus & { alreadyConfirmed: boolean }> {
+    if (!(await this.isConfirmedLink(row, claims, token))) throw linkExpired('finished', 'This request is finished');
+    return { ...maskFor(claims.purpose, rowStatus(row)), alreadyConfirmed: true };
+  }
+
   private handle(userId: string): WorkflowHandle {
     return this.temporal.workflow.getHandle(workflowIdFor(userId));
   }
 
-  private withDeadline<T>(call: () => Promise<T>): Promise<T> {
-    return this.temporal.connection.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, call);
+  /** Bounds a call to Temporal: the gRPC deadline, and a timer too (a connection attempt is not bound by the deadline). */
+  private async withDeadline<T>(ms: number, call: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(unavailable('The workflow service')), ms + 500);
+    });
+    try {
+      return await Promise.race([this.temporal.connection.withDeadline(Date.now() + ms, call), timeout]);
+    } catch (err) {
+      if (isTemporalUnavailable(err)) throw unavailable('The workflow service');
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
-  /** Sends an update; the workflow's typed refusals become R-ERR answers, a closed run is read from PostgreSQL. */
-  private async update<T>(row: RequestRow, call: () => Promise<T>, onClosed?: (now: RequestRow) => T | undefined): Promise<T> {
+  /** Sends an update; the workflow's typed refusals become R-ERR answers, a closed or missing run goes to `onClosed`. */
+  private async update<T>(call: () => Promise<T>, onClosed: () => Promise<T>): Promise<T> {
     try {
-      return await this.withDeadline(call);
+      return await this.withDeadline(TEMPORAL_DEADLINE_MS, call);
     } catch (err) {
       const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
       if (cause instanceof ApplicationFailure) throw fromWorkflowFailure(cause);
-      if (err instanceof WorkflowNotFoundError || isClosedWorkflowError(err)) {
-        const now = await this.request(row.id);
-        const answer = now && onClosed?.(now);
-        if (answer) return answer;
-        throw now && now.state !== 'REQUESTED' ? deadLink(now) : new AppError(409, 'NOT_PENDING', 'This request is no longer pending');
-      }
+      if (err instanceof WorkflowNotFoundError || isClosedWorkflowError(err)) return onClosed();
       throw err;
     }
   }
 
-  private async request(changeId: string): Promise<RequestRow | undefined> {
-    const { rows } = await this.pool.query<RequestRow>(`SELECT ${REQUEST_COLUMNS} FROM email_change_requests WHERE id = $1`, [changeId]);
-    return rows[0];
-  }
-
-  private async pendingRow(userId: string): Promise<RequestRow> {
-    const { rows } = await this.pool.query<RequestRow>(
-      `SELECT ${REQUEST_COLUMNS} FROM email_change_requests r
-       WHERE r.id = (SELECT current_change_id FROM users WHERE id = $1) AND r.state = 'REQUESTED'`,
-      [userId],
-    );
-    if (!rows[0]) throw new AppError(404, 'NOT_FOUND', 'There is no pending email change');
-    return rows[0];
-  }
-
+  /**
+   * The user's request: the running workflow's view when a run is (or may be) open, else the row.
+   * A row still REQUESTED or SUPERSEDED, or none yet, means a newer run may not have recorded itself yet.
+   */
   private async currentChange(userId: string): Promise<ChangeStatus | null> {
-    const { rows } = await this.pool.query<RequestRow & { current: string | null }>(
-      `SELECT u.current_change_id AS current, r.* FROM users u
-       LEFT JOIN LATERAL (SELECT ${REQUEST_COLUMNS} FROM email_change_requests WHERE id = u.current_change_id) r ON true
-       WHERE u.id = $1`,
-      [userId],
-    );
-    const row = rows[0];
-    if (!row?.current) return null;
-    if (row.id && row.state !== 'REQUESTED') return rowStatus(row);
+    const row = await this.requests.current(userId);
+    if (row && row.state !== 'REQUESTED' && row.state !== 'SUPERSEDED') return rowStatus(row);
     try {
-      const live = await this.withDeadline(() => this.handle(userId).query(statusQuery));
-      if (live.id === row.current) return live;
-    } catch {
-      // The run is gone or unreachable: PostgreSQL's record is the answer.
+      const live = await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(userId).query(statusQuery));
+      if (live.state === 'REQUESTED' || !row) return live;
+    } catch (err) {
+      // No run, or it cannot be asked: PostgreSQL's record is the answer.
+      if (!(err instanceof WorkflowNotFoundError) && !isClosedWorkflowError(err) && !(err instanceof AppError)) throw err;
     }
-    return row.id ? rowStatus(row) : null;
+    return row ? rowStatus(row) : null;
   }
 }
 
-function rowStatus(row: RequestRow): ChangeStatus {
-  return {
-    id: row.id,
-    state: row.state,
-    kind: row.kind,
-    newEmail: row.newEmail,
-    oldEmail: row.oldEmail,
-    confirmations: { new: row.newConfirmedAt !== null, old: row.needsOld ? row.oldConfirmedAt !== null : null },
-    createdAt: row.createdAt.toISOString(),
-    expiresAt: row.expiresAt.toISOString(),
-    linkExpiresAt: null,
-    resendAvailableAt: null,
-    resendsLeft: 0,
-    delivery: { new: row.delivery.new ?? { status: 'pending', attempts: 0 }, ...(row.delivery.old ? { old: row.delivery.old } : {}) },
-    reason: row.reason,
-  };
-}
-
-const invalidToken = () => new AppError(400, 'INVALID_TOKEN', 'This link is not valid');
-const emailTaken = () => new AppError(409, 'EMAIL_TAKEN', 'Another account verified this address first');
-const linkExpired = (reason: LinkDeadReason, message: string) => new AppError(410, 'LINK_EXPIRED', message, { reason });
-
-function deadLink(row: RequestRow): AppError {
-  if (row.state === 'DECLINED') return emailTaken();
-  const reason = DEAD_REASON[row.state] ?? 'finished';
-  return linkExpired(reason, `This request is ${row.state.toLowerCase()}`);
-}
-
-function fromWorkflowFailure(failure: ApplicationFailure): AppError {
-  const details = (failure.details?.[0] ?? {}) as { reason?: LinkDeadReason; retryAfterMs?: number | null; resendsLeft?: number };
-  switch (failure.type) {
-    case FailureType.invalidToken:
-      return invalidToken();
-    case FailureType.linkExpired:
-      return linkExpired(details.reason ?? 'expired', failure.message);
-    case FailureType.rateLimited: {
-      const seconds = Math.max(1, Math.ceil((details.retryAfterMs ?? 1000) / 1000));
-      return new AppError(429, 'RATE_LIMITED', failure.message, { retryAfterSeconds: seconds, ...(details.resendsLeft === 0 ? { resendsLeft: 0 } : {}) }, { 'Retry-After': String(seconds) });
-    }
-    default:
-      return new AppError(409, 'NOT_PENDING', failure.message);
-  }
-}
-
-function isClosedWorkflowError(err: unknown): boolean {
-  const text = err instanceof Error ? `${err.name} ${err.message}` : '';
-  return /workflow execution already completed|already completed|not found/i.test(text);
+/** The holder of one address sees the other one masked. */
+function maskFor(purpose: Purpose, status: ChangeStatus): ChangeStatus {
+  return purpose === 'new'
+    ? { ...status, oldEmail: status.oldEmail && maskEmail(status.oldEmail) }
+    : { ...status, newEmail: maskEmail(status.newEmail) };
 }

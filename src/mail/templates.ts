@@ -15,9 +15,10 @@ export function maskEmail(address: string): string {
   return `${local.slice(0, Math.min(2, local.length))}***@${domain}`;
 }
 
+/** Who asked, from facts the service established itself; nothing the requester typed (issue #9). */
 function whoAsked(by: RequestedBy, at: number): string {
-  const from = [by.ip && `from ${by.ip}`, by.userAgent && `(${by.userAgent.slice(0, 120)})`].filter(Boolean).join(' ');
-  return `Requested by the account "${by.username}" on ${when(at)}${from ? ` ${from}` : ''}, after re-authenticating with ${by.method === 'password' ? 'a password' : 'a biometric device key'}.`;
+  const from = [by.device && `on ${by.device}`, by.ip && `from the network address ${by.ip}`].filter(Boolean).join(' ');
+  return `Requested on ${when(at)}${from ? ` ${from}` : ''}, after the account holder re-authenticated with ${by.method === 'password' ? 'a password' : 'a biometric device key'}.`;
 }
 
 function html(title: string, paragraphs: string[], button?: { href: string; label: string }): string {

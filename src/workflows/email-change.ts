@@ -24,8 +24,10 @@ import {
   type VerifyRequest,
 } from './messages';
 import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { verifierOf } from './link-proof';
 import {
   allConfirmed,
+  applyRecorded,
   deadlineOf,
   initialState,
   requiredLinks,
@@ -72,7 +74,7 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
     }
   });
 
-  // R-VERIFY, R-OLD: a link's hash confirms its purpose; the last confirmation waits for the outcome.
+  // R-VERIFY, R-OLD: a link's proof confirms its purpose; the last confirmation waits for the outcome.
   setHandler(
     verifyUpdate,
     async ({ purpose }) => {
@@ -108,9 +110,10 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
     { validator: (ref) => checkOpen(s, ref) },
   );
 
-  // R-START: record the request; a newer request of the same user may already have replaced it.
-  const { recorded } = await db.recordRequest(input);
-  if (!recorded) return finish(s, 'SUPERSEDED', 'a newer request replaced this one');
+  // R-START: record the request, deciding ADD or UPDATE under the user's row lock; a newer run may have replaced this one.
+  const recorded = await db.recordRequest(input);
+  if (!recorded.recorded) return finish(s, 'SUPERSEDED', 'a newer request replaced this one');
+  applyRecorded(s, recorded);
   await Promise.all(requiredLinks(s).map((l) => issueLink(s, l)));
 
   // Wait for every required confirmation, a cancel, or the deadline (R-EXPIRE).
@@ -123,21 +126,21 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   const applied = await db.applyEmailChange({ changeId: input.changeId, userId: input.userId, progress: progressOf(s) });
   const result = await close(s, applied.state, applied.reason);
   // R-OLD: the old verified address hears of the change (never a token); failing to tell it does not undo it.
-  if (applied.state === 'APPROVED' && input.oldEmail && input.oldEmailVerified) {
+  if (applied.state === 'APPROVED' && recorded.oldEmail && recorded.oldEmailVerified) {
     await notices.sendChangedNotice({ changeId: input.changeId }).catch(() => undefined);
   }
   return result;
 }
 
-/** Creates a link (only its hash comes back) and mails it in the background, retrying with backoff. */
+/** Creates a link (only its verifier comes back) and mails it in the background, retrying with backoff. */
 async function issueLink(s: ChangeState, link: LinkState): Promise<void> {
-  if (link.tokenHash) link.replacedHashes.push(link.tokenHash);
-  link.tokenHash = null;
+  if (link.verifier) link.replacedVerifiers.push(link.verifier);
+  link.verifier = null;
   link.sends += 1;
   const messageKey = `${s.input.changeId}:${link.purpose}:${link.sends}`;
   link.delivery = { status: 'sending', attempts: 0 };
   const prepared = await db.prepareVerificationLink({ messageKey, changeId: s.input.changeId, purpose: link.purpose, to: link.to, linkTtlMs: s.input.policy.linkTtlMs });
-  link.tokenHash = prepared.tokenHash;
+  link.verifier = prepared.verifier;
   link.linkExpiresAt = prepared.linkExpiresAt;
   void deliver(s, link, messageKey, link.sends);
 }
@@ -147,7 +150,7 @@ async function deliver(s: ChangeState, link: LinkState, messageKey: string, send
   for (let attempt = 1; current(); attempt++) {
     link.delivery = { ...link.delivery, attempts: attempt };
     try {
-      const { sentAt } = await smtp.sendVerificationMail({ messageKey, input: s.input, purpose: link.purpose });
+      const { sentAt } = await smtp.sendVerificationMail({ messageKey, input: s.input, kind: s.kind, purpose: link.purpose });
       if (link.sends === sendNo) link.delivery = { status: 'sent', attempts: attempt, sentAt };
       return;
     } catch (err) {
@@ -165,7 +168,7 @@ async function deliver(s: ChangeState, link: LinkState, messageKey: string, send
 }
 
 function checkOpen(s: ChangeState, ref: ChangeRef): void {
-  if (ref.changeId !== s.input.changeId) throw linkDead('superseded', 'A newer request replaced this one');
+  if (ref.changeId !== undefined && ref.changeId !== s.input.changeId) throw linkDead('superseded', 'A newer request replaced this one');
   if (s.state !== 'REQUESTED' || s.cancelRequested || Date.now() >= deadlineOf(s)) {
     throw ApplicationFailure.create({ type: FailureType.notPending, message: 'This request is no longer pending', nonRetryable: true });
   }
@@ -178,14 +181,15 @@ function linkDead(reason: LinkDeadReason, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.linkExpired, message, details: [{ reason }], nonRetryable: true });
 }
 
-/** R-TOKEN: only the current link of its purpose, unexpired, on an open request. */
-function checkLink(s: ChangeState, { changeId, purpose, tokenHash }: VerifyRequest): void {
+/** R-TOKEN: only the current link of its purpose, unexpired, on an open request; checked here, not by the caller. */
+function checkLink(s: ChangeState, { changeId, purpose, proof }: VerifyRequest): void {
   if (changeId !== s.input.changeId) throw linkDead('superseded', 'A newer request replaced this one');
   const link = s.links[purpose];
-  if (!link) throw ApplicationFailure.create({ type: FailureType.invalidToken, message: 'This link is not valid', nonRetryable: true });
-  if (link.confirmedAt !== null && link.tokenHash === tokenHash) return; // a second click is harmless
-  if (link.replacedHashes.includes(tokenHash)) throw linkDead('resent', 'A newer link was sent; use the latest email');
-  if (link.tokenHash !== tokenHash) throw ApplicationFailure.create({ type: FailureType.invalidToken, message: 'This link is not valid', nonRetryable: true });
+  if (!link || typeof proof !== 'string') throw ApplicationFailure.create({ type: FailureType.invalidToken, message: 'This link is not valid', nonRetryable: true });
+  const verifier = verifierOf(proof);
+  if (link.confirmedAt !== null && link.verifier === verifier) return; // a second click is harmless
+  if (link.replacedVerifiers.includes(verifier)) throw linkDead('resent', 'A newer link was sent; use the latest email');
+  if (link.verifier === null || link.verifier !== verifier) throw ApplicationFailure.create({ type: FailureType.invalidToken, message: 'This link is not valid', nonRetryable: true });
   if (s.cancelRequested) throw linkDead('cancelled', 'This request was cancelled');
   if (Date.now() >= deadlineOf(s)) throw linkDead('expired', 'This request has expired');
   if (link.linkExpiresAt !== null && Date.now() >= link.linkExpiresAt) throw linkDead('expired', 'This link has expired');

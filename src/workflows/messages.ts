@@ -7,16 +7,18 @@ export type Purpose = 'new' | 'old';
 export type ChangeKind = 'ADD' | 'UPDATE';
 export type ChangeStateName = 'REQUESTED' | 'APPROVED' | 'DECLINED' | 'EXPIRED' | 'CANCELLED' | 'SUPERSEDED';
 
+/** Who asked, as the mails say it: never text the requester chose (R-MAIL, no attacker text in mail). */
 export interface RequestedBy {
-  username: string;
   method: 'password' | 'biometric';
   ip?: string;
-  userAgent?: string;
+  /** A plain device name from a fixed vocabulary ("Chrome on Android"), never the raw User-Agent. */
+  device?: string;
 }
 
 export interface EmailChangeInput {
   changeId: string;
   userId: string;
+  /** The API's view when it started the run (its 202 answer); the workflow acts on `RecordedRequest`. */
   kind: ChangeKind;
   newEmail: string;
   newEmailNormalized: string;
@@ -29,6 +31,15 @@ export interface EmailChangeInput {
   requestedBy: RequestedBy;
   /** Pinned at start, so a later config change never weakens a request in flight. */
   policy: EmailChangePolicy;
+}
+
+/** What recordRequest decided under the user's row lock: the kind and the old address that must confirm. */
+export interface RecordedRequest {
+  recorded: boolean;
+  kind: ChangeKind;
+  oldEmail: string | null;
+  oldEmailVerified: boolean;
+  confirmOld: boolean;
 }
 
 export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'sent' | 'failed';
@@ -55,13 +66,18 @@ export interface ChangeStatus {
   reason: string | null;
 }
 
-/** Every message names the change it is for, so it can never act on a newer request of the user. */
+/**
+ * A message names the change it is for, so a link can never act on a newer request of the user;
+ * the signed-in user's own resend or cancel leaves it out and acts on whatever request is open.
+ */
 export interface ChangeRef {
-  changeId: string;
+  changeId?: string;
 }
-export interface VerifyRequest extends ChangeRef {
+export interface VerifyRequest {
+  changeId: string;
   purpose: Purpose;
-  tokenHash: string;
+  /** SHA-256 of the link's token; the workflow keeps only SHA-256 of this, so nothing stored can stand in for it. */
+  proof: string;
 }
 /** What a link would do if confirmed now (the link page asks before showing its button). */
 export type LinkCheck = { ok: true; confirmed: boolean } | { ok: false; type: string; reason?: LinkDeadReason; message: string };
@@ -72,6 +88,12 @@ export interface VerifyResult {
 
 /** Why a link no longer works (R-LINK); carried as `details.reason` of LINK_EXPIRED. */
 export type LinkDeadReason = 'expired' | 'resent' | 'superseded' | 'cancelled' | 'finished';
+
+/** Why a request ended DECLINED; carried at the start of its `reason`. */
+export const DeclineCode = {
+  emailTaken: 'EMAIL_TAKEN',
+  accountEmailChanged: 'ACCOUNT_EMAIL_CHANGED',
+} as const;
 
 /** Failure types the workflow's update validators raise; the API maps them to R-ERR codes. */
 export const FailureType = {

@@ -1,14 +1,14 @@
-import type { ChangeStateName, ChangeStatus, Delivery, EmailChangeInput, Purpose } from './messages';
+import type { ChangeKind, ChangeStateName, ChangeStatus, Delivery, EmailChangeInput, Purpose, RecordedRequest } from './messages';
 
 /** Pure request state and its R-STATUS view; used by the workflow and, for the 202 answer, by the API. */
 
 export interface LinkState {
   purpose: Purpose;
   to: string;
-  /** SHA-256 of the current token; null while a (re)send is under way. */
-  tokenHash: string | null;
-  /** Hashes of links a resend replaced, to tell "a newer link was sent" from "unknown". */
-  replacedHashes: string[];
+  /** Verifier of the current token (see link-proof.ts); null while a (re)send is under way. */
+  verifier: string | null;
+  /** Verifiers of links a resend replaced, to tell "a newer link was sent" from "unknown". */
+  replacedVerifiers: string[];
   linkExpiresAt: number | null;
   confirmedAt: number | null;
   /** How many links of this purpose were sent; part of each mail's idempotency key. */
@@ -18,6 +18,9 @@ export interface LinkState {
 
 export interface ChangeState {
   input: EmailChangeInput;
+  /** Decided under the user's row lock when the request is recorded (the API's guess until then). */
+  kind: ChangeKind;
+  oldEmail: string | null;
   state: ChangeStateName;
   reason: string | null;
   links: { new: LinkState; old?: LinkState };
@@ -29,8 +32,8 @@ export interface ChangeState {
 const newLink = (purpose: Purpose, to: string): LinkState => ({
   purpose,
   to,
-  tokenHash: null,
-  replacedHashes: [],
+  verifier: null,
+  replacedVerifiers: [],
   linkExpiresAt: null,
   confirmedAt: null,
   sends: 0,
@@ -40,6 +43,8 @@ const newLink = (purpose: Purpose, to: string): LinkState => ({
 export function initialState(input: EmailChangeInput): ChangeState {
   return {
     input,
+    kind: input.kind,
+    oldEmail: input.oldEmail,
     state: 'REQUESTED',
     reason: null,
     links: {
@@ -52,12 +57,21 @@ export function initialState(input: EmailChangeInput): ChangeState {
   };
 }
 
+/** Applies what recordRequest decided: the kind, and whether the old address must confirm too. */
+export function applyRecorded(s: ChangeState, recorded: RecordedRequest): void {
+  s.kind = recorded.kind;
+  s.oldEmail = recorded.oldEmail;
+  if (recorded.confirmOld && recorded.oldEmail) s.links.old ??= newLink('old', recorded.oldEmail);
+  else delete s.links.old;
+}
+
 export const requiredLinks = (s: ChangeState): LinkState[] => (s.links.old ? [s.links.new, s.links.old] : [s.links.new]);
 export const allConfirmed = (s: ChangeState) => requiredLinks(s).every((l) => l.confirmedAt !== null);
 export const deadlineOf = (s: ChangeState) => s.input.requestedAt + s.input.policy.changeTtlMs;
 export const resendAvailableAt = (s: ChangeState) => s.lastSendAt + s.input.policy.resendCooldownMs;
 export const resendsLeft = (s: ChangeState) => Math.max(0, s.input.policy.maxResends - s.resends);
 
+const floorToMinute = (ms: number) => ms - (ms % 60_000);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The R-STATUS change object. */
@@ -69,13 +83,14 @@ export function statusOf(s: ChangeState): ChangeStatus {
   return {
     id: s.input.changeId,
     state: s.state,
-    kind: s.input.kind,
+    kind: s.kind,
     newEmail: s.input.newEmail,
-    oldEmail: s.input.oldEmail,
+    oldEmail: s.oldEmail,
     confirmations: { new: s.links.new.confirmedAt !== null, old: s.links.old ? s.links.old.confirmedAt !== null : null },
     createdAt: new Date(s.input.requestedAt).toISOString(),
     expiresAt: new Date(deadlineOf(s)).toISOString(),
-    linkExpiresAt: open && pendingExpiries.length > 0 ? iso(Math.min(...pendingExpiries)) : null,
+    // To the minute only: the exact instant is inside the token and is nobody's business but the link's.
+    linkExpiresAt: open && pendingExpiries.length > 0 ? iso(floorToMinute(Math.min(...pendingExpiries))) : null,
     resendAvailableAt: open && resendsLeft(s) > 0 && !allConfirmed(s) ? iso(resendAvailableAt(s)) : null,
     resendsLeft: open ? resendsLeft(s) : 0,
     delivery: { new: s.links.new.delivery, ...(s.links.old ? { old: s.links.old.delivery } : {}) },

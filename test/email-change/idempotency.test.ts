@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
 import { PASSWORD_PROOF } from '../helpers/flow';
+import { startExtraApi, TEST_TOKEN_SECRET } from '../helpers/services';
+import { fingerprintKey, requestFingerprint } from '../../src/api/idempotency';
 
 let stack: TestStack;
 let api: ApiClient;
@@ -13,8 +16,20 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const start = (user: TestUser, email: string, key?: string) =>
-  api.post('/v1/email/change', { token: user.token, json: { email, auth: PASSWORD_PROOF(user) }, headers: key ? { 'idempotency-key': key } : {} });
+const start = (user: TestUser, email: string, key?: string, password = user.password, client = api) =>
+  client.post('/v1/email/change', { token: user.token, json: { email, auth: { method: 'password', password } }, headers: key ? { 'idempotency-key': key } : {} });
+const keyRow = async (user: TestUser, key: string) =>
+  (await stack.pool.query('SELECT * FROM idempotency_keys WHERE user_id = $1 AND key = $2', [user.id, key])).rows[0];
+const authFailures = async (user: TestUser) => (await stack.pool.query('SELECT auth_failures FROM users WHERE id = $1', [user.id])).rows[0].auth_failures;
+
+/** A signed-in user with a password of its own (signedInUser gives every user the same one). */
+async function userWithPassword(password: string, client = api): Promise<TestUser> {
+  const username = `idem_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const created = await client.post('/v1/users', { json: { username, password } });
+  const session = await client.post('/v1/sessions', { json: { username, password } });
+  expect([created.status, session.status], session.text).toEqual([201, 201]);
+  return { id: created.body.id, username, password, token: session.body.token };
+}
 
 describe('R-IDEM Idempotency-Key', () => {
   it('the same key and body return the first answer and send no second mail', async () => {
@@ -103,6 +118,63 @@ describe('R-IDEM Idempotency-Key', () => {
     expect(rows.rows.map((r) => r.id)).toEqual([retry.body.change.id]);
     await sleep(500);
     expect(stack.smtp.messagesTo(email)).toHaveLength(1);
+  });
+
+  // Issue #9 (R-IDEM contract change): only 2xx answers are kept. Before, a 4xx was stored and
+  // replayed, so a key reused with another password was an uncounted oracle (422 vs replayed 202)
+  // and a client could not retry its corrected request under the same key.
+  it('a stored 202 is replayed to a wrong password under the same key, without any re-authentication', async () => {
+    const user = await signedInUser(api);
+    const email = uniqueEmail('replay-no-auth');
+    const first = await start(user, email, 'pw-right-then-wrong');
+    expect(first.status).toBe(202);
+    const replay = await start(user, email, 'pw-right-then-wrong', 'not the password');
+    expect(replay.status).toBe(202);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(first.body);
+    expect(await authFailures(user)).toBe(0);
+    expect((await api.get('/v1/email/change', { token: user.token })).body.lock.attemptsLeft).toBe(stack.config.auth.maxFailures);
+  });
+
+  it('a 403 is not kept: each retry under the same key is re-authenticated and counted, and the right password is processed', async () => {
+    const user = await signedInUser(api);
+    const email = uniqueEmail('wrong-then-right');
+    const max = stack.config.auth.maxFailures;
+    const wrong1 = await start(user, email, 'pw-wrong-then-right', 'wrong one');
+    expect([wrong1.status, wrong1.body.error.details.attemptsLeft]).toEqual([403, max - 1]);
+    expect(await keyRow(user, 'pw-wrong-then-right')).toBeUndefined();
+    const wrong2 = await start(user, email, 'pw-wrong-then-right', 'wrong one');
+    expect([wrong2.status, wrong2.body.error.details.attemptsLeft]).toEqual([403, max - 2]);
+    expect(wrong2.headers.get('idempotent-replayed')).toBeNull();
+    const right = await start(user, email, 'pw-wrong-then-right');
+    expect(right.status, right.text).toBe(202);
+    expect(right.headers.get('idempotent-replayed')).toBeNull();
+    await stack.smtp.waitForMessage(email);
+    expect((await start(user, email, 'pw-wrong-then-right')).headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  it('the stored fingerprint is a keyed MAC of what was asked: equal for different passwords, different under another secret', async () => {
+    const email = uniqueEmail('fingerprint');
+    const [a, b] = [await userWithPassword('first password 1234'), await userWithPassword('second password 5678')];
+    expect((await start(a, email, 'fp-a')).status).toBe(202);
+    expect((await start(b, email, 'fp-b')).status).toBe(202);
+    const [rowA, rowB] = [await keyRow(a, 'fp-a'), await keyRow(b, 'fp-b')];
+    expect(rowA.fingerprint).toBe(rowB.fingerprint);
+    expect(rowA.fingerprint).toBe(requestFingerprint(fingerprintKey(TEST_TOKEN_SECRET), 'POST', '/v1/email/change', { email }));
+    for (const [user, row] of [[a, rowA], [b, rowB]] as const) {
+      const body = JSON.stringify({ email, auth: { method: 'password', password: user.password } });
+      expect(row.fingerprint).not.toBe(createHash('sha256').update(`POST /v1/email/change ${body}`).digest('hex'));
+      expect(JSON.stringify(row)).not.toContain(user.password);
+    }
+
+    const other = await startExtraApi(stack.env, { TOKEN_SECRET: 'another-server-secret-another-server-secret' });
+    try {
+      const c = await userWithPassword('first password 1234', apiClient(other.baseUrl));
+      expect((await start(c, email, 'fp-c', c.password, apiClient(other.baseUrl))).status).toBe(202);
+      expect((await keyRow(c, 'fp-c')).fingerprint).not.toBe(rowA.fingerprint);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('a malformed key is 400', async () => {

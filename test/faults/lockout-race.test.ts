@@ -73,3 +73,31 @@ describe('50 parallel failed re-authentications', () => {
     expect((await stack.pool.query('SELECT count(*)::int AS n FROM email_change_requests WHERE user_id = $1', [user.id])).rows[0].n).toBe(0);
   });
 });
+
+/**
+ * Issue 9, item 12: each try claims its place before the proof is checked, and the old claim that
+ * took the last place set the lock, so parallel *right* passwords locked the account (27 × 423 of
+ * 60). Only a confirmed failure may lock; a right proof that finds every place taken by tries under
+ * way waits for one (AUTH_BUSY_WAIT) and, at worst, answers 429 — never 423.
+ */
+describe('60 parallel right passwords', () => {
+  it('never lock the account: no 423, no 5xx; the count stays clear', { timeout: 120_000 }, async () => {
+    const user = await signedInUser(api);
+    const results = await Promise.all(Array.from({ length: 60 }, () => attempt(user, user.password)));
+    const statuses = results.map((r) => r.status);
+    const tally = [...new Set(statuses)].sort().map((s) => `${statuses.filter((x) => x === s).length}×${s}`);
+    console.log(`[faults] 60 parallel right passwords: ${tally.join(', ')}`);
+    expect(statuses.filter((s) => s === 423)).toEqual([]);
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+    expect(statuses.every((s) => s === 202 || s === 429)).toBe(true);
+    expect(statuses.filter((s) => s === 202).length).toBeGreaterThan(0);
+    for (const r of results.filter((x) => x.status === 429)) {
+      expect(r.body.error.code).toBe('RATE_LIMITED');
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+    const lock = (await api.get('/v1/email/change', { token: user.token })).body.lock;
+    expect(lock).toEqual({ locked: false, lockedUntil: null, attemptsLeft: 5 });
+    const row = await stack.pool.query('SELECT auth_failures, locked_until, auth_in_flight FROM users WHERE id = $1', [user.id]);
+    expect(row.rows[0]).toEqual({ auth_failures: 0, locked_until: null, auth_in_flight: 0 });
+  });
+});

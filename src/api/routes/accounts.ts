@@ -2,6 +2,9 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { emailField } from '../../email-address';
 import type { Accounts } from '../../accounts/accounts';
+import { clientKey } from '../../auth/client-key';
+import type { RateLimits } from '../../auth/rate-limits';
+import type { SignIn } from '../../auth/sign-in';
 import { parseInput, requireUser, type AppState } from '../middleware';
 
 const username = z
@@ -20,11 +23,17 @@ const signIn = z.strictObject({
 });
 
 /** R-ME: sign-up, sign-in, profile. */
-export function accountRoutes(accounts: Accounts, pendingChange: (userId: string) => Promise<unknown>): Router<AppState> {
+export function accountRoutes(
+  accounts: Accounts,
+  sessions: SignIn,
+  limits: RateLimits,
+  pendingChange: (userId: string) => Promise<unknown>,
+): Router<AppState> {
   const router = new Router<AppState>();
 
   router.post('/v1/users', async (ctx) => {
     const input = parseInput(newUser, ctx.request.body);
+    await limits.consume('signUpPerClient', clientKey(ctx.ip));
     const user = await accounts.createUser(input);
     ctx.status = 201;
     ctx.body = { id: user.id, username: user.username, email: user.email, emailVerified: user.emailVerified };
@@ -33,7 +42,7 @@ export function accountRoutes(accounts: Accounts, pendingChange: (userId: string
   router.post('/v1/sessions', async (ctx) => {
     const input = parseInput(signIn, ctx.request.body);
     ctx.status = 201;
-    ctx.body = await accounts.signIn(input.username, input.password);
+    ctx.body = await sessions.signIn(input.username, input.password, clientKey(ctx.ip));
   });
 
   router.get('/v1/me', requireUser(accounts), async (ctx) => {

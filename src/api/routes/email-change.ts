@@ -1,11 +1,12 @@
 import Router from '@koa/router';
-import ratelimit from 'koa-ratelimit';
 import { z } from 'zod';
 import { emailField, parseEmailAddress } from '../../email-address';
 import type { Accounts } from '../../accounts/accounts';
+import { clientKey } from '../../auth/client-key';
+import type { RateLimits } from '../../auth/rate-limits';
 import type { EmailChangeService } from '../../email-change/service';
 import { parseInput, requireUser, type AppState } from '../middleware';
-import { idempotent } from '../idempotency';
+import { fingerprintKey, idempotent } from '../idempotency';
 import type pg from 'pg';
 
 const passwordProof = z.strictObject({ method: z.literal('password'), password: z.string({ error: 'must be a string' }).min(1).max(256) });
@@ -26,16 +27,17 @@ const verifyBody = z.strictObject({ token: z.string({ error: 'must be a string' 
 const availabilityQuery = z.object({ email: z.string({ error: 'is required' }).max(1024, 'is too long') });
 
 /** The JSON API of the email change flow (R-AVAIL, R-START, R-STATUS, R-RESEND, R-CANCEL, R-VERIFY). */
-export function emailChangeRoutes(accounts: Accounts, service: EmailChangeService, pool: pg.Pool): Router<AppState> {
+export function emailChangeRoutes(accounts: Accounts, service: EmailChangeService, pool: pg.Pool, tokenSecret: string, limits: RateLimits): Router<AppState> {
   const router = new Router<AppState>();
   const signedIn = requireUser(accounts);
-  const oncePerKey = idempotent(pool);
+  const oncePerKey = idempotent(pool, fingerprintKey(tokenSecret));
 
   router.get(
     '/v1/email/availability',
     signedIn,
-    ratelimit({ driver: 'memory', db: new Map(), duration: 60_000, max: 30, id: (ctx) => `avail:${ctx.state.user!.id}`, throw: true, errorMessage: 'Too many availability checks; wait a minute' }),
     async (ctx) => {
+      await limits.consume('availabilityPerUser', ctx.state.user!.id);
+      await limits.consume('availabilityPerClient', clientKey(ctx.ip));
       const { email } = parseInput(availabilityQuery, ctx.query);
       ctx.body = await service.availability(ctx.state.user!, parseEmailAddress(email), email);
     },

@@ -3,12 +3,21 @@ import type pg from 'pg';
 import type { Client } from '@temporalio/client';
 import type { AppState } from '../middleware';
 
+const PROBE_TIMEOUT_MS = 2_000;
+
+/** One dependency's check, answered within PROBE_TIMEOUT_MS whatever the probe does (a connect attempt ignores gRPC deadlines). */
 async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS);
+  });
   try {
-    await probe();
+    await Promise.race([probe(), timeout]);
     return { ok: true };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -19,7 +28,7 @@ export function healthRoutes(pool: pg.Pool, temporal: Client): Router<AppState> 
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async (ctx) => {
-    const deadline = () => Date.now() + 2_000;
+    const deadline = () => Date.now() + PROBE_TIMEOUT_MS;
     const [postgres, temporalCheck] = await Promise.all([
       check(() => pool.query('SELECT 1')),
       check(() => temporal.connection.withDeadline(deadline(), () => temporal.workflowService.getSystemInfo({}))),

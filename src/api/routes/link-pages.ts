@@ -3,7 +3,7 @@ import type { EmailChangeService, LinkView } from '../../email-change/service';
 import type { LinkDeadReason } from '../../workflows/messages';
 import { AppError } from '../errors';
 import { escapeHtml, page } from '../html';
-import type { AppContext, AppState } from '../middleware';
+import { toAppError, type AppContext, type AppState } from '../middleware';
 
 const startOver = '<p>To try again, open the app and start the email change from your profile.</p>';
 
@@ -37,7 +37,9 @@ function renderView(ctx: AppContext, view: LinkView, token: string) {
     case 'already-confirmed':
       return render(ctx, 200, 'Already confirmed', '<p>This address is already confirmed. There is nothing more to do here.</p>');
     case 'declined':
-      return render(ctx, 409, 'This address belongs to another account', `<p>Another account confirmed this email address first, so it cannot be added to yours.</p>${startOver}`);
+      return view.code === 'EMAIL_TAKEN'
+        ? render(ctx, 409, 'This address belongs to another account', `<p>Another account confirmed this email address first, so it cannot be added to yours.</p>${startOver}`)
+        : render(ctx, 409, 'The account email changed meanwhile', `<p>The account's email address changed while this request was open, so this request was stopped. Nothing else changed.</p>${startOver}`);
     case 'invalid':
       return render(ctx, 400, 'This link is not valid', `<p>The link is incomplete or was changed. Open it straight from the email, or copy the whole address.</p>${startOver}`);
     case 'dead': {
@@ -52,10 +54,21 @@ function renderView(ctx: AppContext, view: LinkView, token: string) {
 function viewForError(err: AppError): LinkView | undefined {
   const reason = (err.details?.reason as LinkDeadReason | undefined) ?? 'expired';
   if (err.code === 'INVALID_TOKEN') return { kind: 'invalid' };
-  if (err.code === 'EMAIL_TAKEN') return { kind: 'declined' };
+  if (err.code === 'EMAIL_TAKEN' || err.code === 'ACCOUNT_EMAIL_CHANGED') return { kind: 'declined', code: err.code };
   if (err.code === 'LINK_EXPIRED') return { kind: 'dead', reason, canResend: reason === 'expired' || reason === 'resent' };
   if (err.code === 'NOT_PENDING') return { kind: 'dead', reason: 'finished', canResend: false };
   return undefined;
+}
+
+/** Link pages answer in HTML whatever happens: "try again" when a service is out of reach, never raw JSON. */
+function renderFailure(ctx: AppContext, err: unknown) {
+  const failure = toAppError(err);
+  if (failure.status === 503) {
+    ctx.set('Retry-After', failure.headers?.['Retry-After'] ?? '5');
+    return render(ctx, 503, 'Please try again in a moment', '<p>We could not reach part of our service just now. Nothing was changed. Reload this page in a minute; your link still works.</p>');
+  }
+  if (failure.status >= 500) ctx.state.log?.error({ err }, 'link page failed');
+  return render(ctx, failure.status, 'Something went wrong', `<p>Nothing was changed. Open the link from the email again in a little while.</p>${startOver}`);
 }
 
 const tokenOf = (value: unknown) => (typeof value === 'string' && value.length <= 512 ? value : '');
@@ -69,7 +82,11 @@ export function linkPageRoutes(service: EmailChangeService): Router<AppState> {
 
   router.get('/verify-email', async (ctx) => {
     const token = tokenOf(ctx.query.token);
-    renderView(ctx, await service.inspectLink(token), token);
+    try {
+      renderView(ctx, await service.inspectLink(token), token);
+    } catch (err) {
+      renderFailure(ctx, err);
+    }
   });
 
   router.post('/verify-email', async (ctx) => {
@@ -88,7 +105,7 @@ export function linkPageRoutes(service: EmailChangeService): Router<AppState> {
       );
     } catch (err) {
       const view = err instanceof AppError ? viewForError(err) : undefined;
-      if (!view) throw err;
+      if (!view) return renderFailure(ctx, err);
       renderView(ctx, view, token);
     }
   });
@@ -104,7 +121,7 @@ export function linkPageRoutes(service: EmailChangeService): Router<AppState> {
         return render(ctx, 429, 'Please wait', `<p>${escapeHtml(err.message)}. Try again in a little while.</p>`);
       }
       const view = err instanceof AppError ? viewForError(err) : undefined;
-      if (!view) throw err;
+      if (!view) return renderFailure(ctx, err);
       renderView(ctx, view.kind === 'dead' ? { ...view, canResend: false } : view, token);
     }
   });
