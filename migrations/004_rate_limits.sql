@@ -14,7 +14,7 @@ CREATE INDEX rate_limits_expire ON rate_limits (expire);
 CREATE TABLE sign_in_backoff (
   key              text PRIMARY KEY,
   failures         integer NOT NULL DEFAULT 0,
-  last_failure_at  timestamptz NOT NULL DEFAULT now()
+  last_failure_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX sign_in_backoff_last_failure ON sign_in_backoff (last_failure_at);
 

@@ -114,3 +114,39 @@ describe('configuration (SPEC §4)', () => {
     expect(result.stderr).toMatch(/NODE_ENV=production refuses the embedded development services; set TEMPORAL_ADDRESS, DATABASE_URL, SMTP_URL/);
   });
 });
+
+describe('abuse limits (issue 9)', () => {
+  it('have the documented defaults', () => {
+    expect(loadConfig({}).limits).toEqual({
+      trustProxy: false,
+      reauthBusyWaitMs: 5_000,
+      signIn: { freeFailuresPerUsername: 5, freeFailuresPerClient: 20, backoffBaseMs: 1_000, backoffMaxMs: 900_000, forgetAfterMs: 86_400_000 },
+      signUpPerClient: { points: 20, durationMs: 3_600_000 },
+      availabilityPerUser: { points: 30, durationMs: 60_000 },
+      availabilityPerClient: { points: 300, durationMs: 3_600_000 },
+      startPerUser: { points: 10, durationMs: 3_600_000 },
+      startPerAddress: { points: 5, durationMs: 3_600_000 },
+    });
+  });
+
+  it('parse limits written as N/duration and TRUST_PROXY', () => {
+    const config = loadConfig({ LIMIT_START_PER_ADDRESS: '3/10m', TRUST_PROXY: 'true', SIGNIN_BACKOFF_MAX: '1h' });
+    expect(config.limits.startPerAddress).toEqual({ points: 3, durationMs: 600_000 });
+    expect(config.limits.trustProxy).toBe(true);
+    expect(config.limits.signIn.backoffMaxMs).toBe(3_600_000);
+  });
+
+  it.each([
+    ['LIMIT_SIGNUP_PER_CLIENT', '20'],
+    ['LIMIT_SIGNUP_PER_CLIENT', '0/1h'],
+    ['LIMIT_AVAILABILITY_PER_USER', '30/500ms'],
+    ['LIMIT_START_PER_USER', 'ten/1h'],
+    ['LIMIT_START_PER_USER', '2000000000/1h'],
+  ])('rejects %s=%s with a message naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name}: expected a limit like 20/1h`));
+  });
+
+  it.each([['TRUST_PROXY', 'yes'], ['SIGNIN_FREE_FAILURES_PER_CLIENT', '-1'], ['SIGNIN_BACKOFF_BASE', '1 second']])('rejects %s=%s', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name}:`));
+  });
+});

@@ -39,18 +39,19 @@ export class SignInThrottle {
     const keys = [...free.keys()].sort(); // one lock order for every transaction
     await this.pruneNow();
     await inTransaction(this.pool, async (db) => {
-      await db.query('INSERT INTO sign_in_backoff (key) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [keys]);
-      const { rows } = await db.query<{ key: string; failures: number; msSince: number }>(
-        `SELECT key, CASE WHEN last_failure_at <= now() - $2 * interval '1 millisecond' THEN 0 ELSE failures END AS failures,
-           extract(epoch FROM now() - last_failure_at) * 1000 AS "msSince"
+      // clock_timestamp(), not now(): a transaction that started earlier may get the row lock after a later one wrote it.
+      await db.query('INSERT INTO sign_in_backoff (key, last_failure_at) SELECT unnest($1::text[]), clock_timestamp() ON CONFLICT DO NOTHING', [keys]);
+      const { rows } = await db.query<{ key: string; failures: number; msSince: string }>(
+        `SELECT key, CASE WHEN last_failure_at <= clock_timestamp() - $2 * interval '1 millisecond' THEN 0 ELSE failures END AS failures,
+           extract(epoch FROM clock_timestamp() - last_failure_at) * 1000 AS "msSince"
          FROM sign_in_backoff WHERE key = ANY($1) ORDER BY key FOR UPDATE`,
         [keys, this.policy.forgetAfterMs],
       );
-      const waitMs = Math.max(...rows.map((r) => this.backoffMs(r.failures, free.get(r.key)!) - Number(r.msSince)));
+      const waitMs = Math.max(0, ...rows.map((r) => this.waitMs(r.failures, free.get(r.key)!, Number(r.msSince))));
       if (waitMs > 0) throw rateLimited('Too many sign-in attempts; wait before trying again', waitMs);
       await db.query(
-        `UPDATE sign_in_backoff SET last_failure_at = now(),
-           failures = CASE WHEN last_failure_at <= now() - $2 * interval '1 millisecond' THEN 1 ELSE failures + 1 END
+        `UPDATE sign_in_backoff SET last_failure_at = clock_timestamp(),
+           failures = CASE WHEN last_failure_at <= clock_timestamp() - $2 * interval '1 millisecond' THEN 1 ELSE failures + 1 END
          WHERE key = ANY($1)`,
         [keys, this.policy.forgetAfterMs],
       );
@@ -64,17 +65,17 @@ export class SignInThrottle {
     };
   }
 
-  /** How long after the last failure the next try must wait, having had `failures` with `free` of them free. */
-  private backoffMs(failures: number, free: number): number {
+  /** How much longer the next try must wait, `msSince` after the last of `failures` failures, `free` of them free. */
+  private waitMs(failures: number, free: number, msSince: number): number {
     if (failures < free) return 0;
-    return Math.min(this.policy.backoffMaxMs, this.policy.backoffBaseMs * 2 ** Math.min(failures - free, 40));
+    return Math.min(this.policy.backoffMaxMs, this.policy.backoffBaseMs * 2 ** Math.min(failures - free, 40)) - msSince;
   }
 
   /** Forgotten histories are deleted now and then, by whichever process gets there. */
   private async pruneNow(): Promise<void> {
     if (Date.now() - this.lastPrune < PRUNE_EVERY_MS) return;
     this.lastPrune = Date.now();
-    await this.pool.query("DELETE FROM sign_in_backoff WHERE last_failure_at <= now() - $1 * interval '1 millisecond'", [this.policy.forgetAfterMs]);
+    await this.pool.query("DELETE FROM sign_in_backoff WHERE last_failure_at <= clock_timestamp() - $1 * interval '1 millisecond'", [this.policy.forgetAfterMs]);
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import type { ApiClient, ApiResponse } from '../helpers/http';
+import { call, type ApiClient, type ApiResponse, type RequestOptions } from '../helpers/http';
 
 /**
  * Abuse-limit tests run with TRUST_PROXY=true and a made-up client address per test (every test
@@ -9,6 +9,18 @@ export const AUTH_TEST_ENV = { TRUST_PROXY: 'true' };
 
 /** An address in 10.0.0.0/8 no other test uses. */
 export const fakeIp = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
+
+/** An API client whose requests each come from a fresh made-up address unless they name one. */
+export function proxiedClient(baseUrl: string): ApiClient {
+  const send = <T = any>(method: string, path: string, opts: RequestOptions = {}) =>
+    call<T>(baseUrl, method, path, { ...opts, headers: { 'x-forwarded-for': fakeIp(), ...opts.headers } });
+  return {
+    get: (path, opts) => send('GET', path, opts),
+    post: (path, opts) => send('POST', path, opts),
+    delete: (path, opts) => send('DELETE', path, opts),
+    request: (method, path, opts) => send(method, path, opts),
+  };
+}
 
 /** A username no account has. */
 export const unknownUsername = () => `nobody_${randomBytes(6).toString('hex')}`;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
-import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
-import { AUTH_TEST_ENV, fakeIp, observable, signInFrom, unknownUsername } from './clients';
+import { signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
+import { AUTH_TEST_ENV, fakeIp, proxiedClient, observable, signInFrom, unknownUsername } from './clients';
 
 /**
  * Issue 9, item 1: sign-in was an uncounted password oracle. Someone holding a stolen session
@@ -16,7 +16,7 @@ let api: ApiClient;
 beforeAll(async () => {
   // The back-off has its own tests (sign-in-backoff.test.ts): here it stays out of the way.
   stack = await startStack({ ...AUTH_TEST_ENV, AUTH_MAX_FAILURES: '5', AUTH_LOCKOUT: '15m', SIGNIN_FREE_FAILURES_PER_USERNAME: '100' });
-  api = apiClient(stack.baseUrl);
+  api = proxiedClient(stack.baseUrl);
 });
 afterAll(() => stack?.stop());
 

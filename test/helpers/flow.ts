@@ -48,3 +48,14 @@ export async function waitForStatus(api: ApiClient, user: TestUser, predicate: (
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** A signed-in user whose account email is verified (added and confirmed through the flow). */
+export async function userWithVerifiedEmail(api: ApiClient, smtp: SmtpCapture, tag = 'verified'): Promise<{ user: TestUser; email: string }> {
+  const { signedInUser, uniqueEmail } = await import('./http');
+  const user = await signedInUser(api);
+  const email = uniqueEmail(tag);
+  await startChange(api, user, email);
+  const res = await api.post('/v1/email/verify', { json: { token: await tokenFromMail(smtp, email) } });
+  expect(res.status, res.text).toBe(200);
+  return { user, email };
+}
