@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMTPServer } from 'smtp-server';
 import { createMailTransport } from '../src/mail/transport';
 import { startSmtpCapture, type SmtpCapture } from '../src/dev/smtp-capture';
 
@@ -35,5 +36,44 @@ describe('mail over real SMTP', () => {
     await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', text: 'third time' });
     expect(smtp.messagesTo('b@example.com').map((m) => m.text.trim())).toEqual(['third time']);
     transport.close();
+  });
+});
+
+describe('mail to a relay other than this machine is encrypted (issue #9 item 12)', () => {
+  // 127.0.0.2 is another address of this machine that the service treats like any remote relay.
+  async function plainRelay(): Promise<{ url: string; received: string[]; stop(): Promise<void> }> {
+    const received: string[] = [];
+    const server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      logger: false,
+      onData(stream, session, callback) {
+        stream.resume();
+        stream.on('end', () => {
+          received.push(...session.envelope.rcptTo.map((r) => r.address));
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', () => resolve()));
+    const { port } = server.server.address() as { port: number };
+    return { url: `smtp://127.0.0.2:${port}`, received, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('a relay that offers no STARTTLS gets nothing, unless SMTP_ALLOW_INSECURE says so', async () => {
+    const relay = await plainRelay();
+    try {
+      const strict = createMailTransport(relay.url);
+      await expect(strict.sendMail({ from: 'a@example.com', to: 'victim@example.com', text: 'a live link' })).rejects.toThrow(/STARTTLS/i);
+      strict.close();
+      expect(relay.received).toEqual([]);
+
+      const allowed = createMailTransport(relay.url, { allowInsecure: true });
+      await allowed.sendMail({ from: 'a@example.com', to: 'catcher@example.com', text: 'development only' });
+      allowed.close();
+      expect(relay.received).toEqual(['catcher@example.com']);
+    } finally {
+      await relay.stop();
+    }
   });
 });

@@ -44,7 +44,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   const limits = new RateLimits(deps.pool, deps.config.limits);
   const signIn = new SignIn(accounts, guard, new SignInThrottle(deps.pool, deps.config.limits.signIn));
   const devices = new Devices(deps.pool);
-  const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, devices);
+  const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, devices, limits);
 
   app.use(requestContext(deps.log));
   app.use(errorHandler());

@@ -10,6 +10,7 @@ export interface RequestRow {
   state: ChangeStateName;
   kind: 'ADD' | 'UPDATE';
   newEmail: string;
+  newEmailNormalized: string;
   oldEmail: string | null;
   needsOld: boolean;
   newConfirmedAt: Date | null;
@@ -20,7 +21,7 @@ export interface RequestRow {
   reason: string | null;
 }
 
-const REQUEST_COLUMNS = `id, user_id AS "userId", state, kind, new_email AS "newEmail", old_email AS "oldEmail",
+const REQUEST_COLUMNS = `id, user_id AS "userId", state, kind, new_email AS "newEmail", new_email_normalized AS "newEmailNormalized", old_email AS "oldEmail",
   needs_old_confirmation AS "needsOld", new_confirmed_at AS "newConfirmedAt", old_confirmed_at AS "oldConfirmedAt",
   created_at AS "createdAt", expires_at AS "expiresAt", delivery, reason`;
 

@@ -9,6 +9,7 @@ import type { Accounts, User } from '../accounts/accounts';
 import type { LockStatus, ReauthGuard } from '../accounts/lockout';
 import { verifyPassword } from '../accounts/passwords';
 import type { BiometricProof, Devices } from '../accounts/devices';
+import type { RateLimits } from '../auth/rate-limits';
 import type { EmailAddress } from '../email-address';
 import { deviceName } from '../mail/device-name';
 import { maskEmail } from '../mail/templates';
@@ -59,6 +60,7 @@ export class EmailChangeService {
     private readonly accounts: Accounts,
     private readonly guard: ReauthGuard,
     private readonly devices: Devices,
+    private readonly limits: RateLimits,
   ) {
     this.requests = new RequestRows(pool);
   }
@@ -69,6 +71,9 @@ export class EmailChangeService {
    * lost reply from Temporal leaves either the old run or the new one, never a request without a run.
    */
   async start(user: User, email: EmailAddress, proof: ReauthProof, meta: { ip?: string; userAgent?: string }): Promise<{ change: ChangeStatus; lock: LockStatus }> {
+    // Issue #9: nobody floods an address (or the service) with starts; checked before a re-authentication try is spent.
+    await this.limits.check('startPerUser', user.id);
+    await this.limits.check('startPerAddress', email.normalized);
     // UC03: a failed biometric proof counts like a wrong password; the next request may use the password.
     await this.guard.attempt(user.id, async () =>
       proof.method === 'password'
@@ -82,6 +87,9 @@ export class EmailChangeService {
     if (await this.accounts.isVerifiedElsewhere(email.normalized, user.id)) {
       throw new AppError(409, 'EMAIL_TAKEN', 'This email address belongs to another account');
     }
+
+    await this.limits.consume('startPerUser', user.id);
+    await this.limits.consume('startPerAddress', email.normalized);
 
     const input: EmailChangeInput = {
       changeId: randomUUID(),
@@ -162,7 +170,12 @@ export class EmailChangeService {
 
   /** R-RESEND for the signed-in user's pending change (whatever run is open now). */
   async resend(userId: string): Promise<ChangeStatus> {
-    return this.update(() => this.handle(userId).executeUpdate(resendUpdate, { args: [{}] }), () => Promise.reject(noPendingChange()));
+    // A resend mails the new address again: it counts toward that address's limit like a start.
+    const row = await this.requests.current(userId);
+    if (row?.state === 'REQUESTED') await this.limits.check('startPerAddress', row.newEmailNormalized);
+    const status = await this.update(() => this.handle(userId).executeUpdate(resendUpdate, { args: [{}] }), () => Promise.reject(noPendingChange()));
+    await this.limits.consume('startPerAddress', row?.newEmailNormalized ?? status.newEmail.toLowerCase()).catch(() => undefined); // sent already
+    return status;
   }
 
   /** R-LINK: "send a new link" from an expired link's page (the token's MAC must still be right). */
@@ -171,10 +184,12 @@ export class EmailChangeService {
     const row = await this.requests.byId(claims.changeId);
     if (!row) throw invalidToken();
     if (row.state !== 'REQUESTED') throw deadLink(row);
+    await this.limits.check('startPerAddress', row.newEmailNormalized);
     const status = await this.update(
       () => this.handle(row.userId).executeUpdate(resendUpdate, { args: [{ changeId: row.id }] }),
       async () => Promise.reject(deadLink((await this.requests.byId(row.id)) ?? row)),
     );
+    await this.limits.consume('startPerAddress', row.newEmailNormalized).catch(() => undefined); // sent already
     return maskFor(claims.purpose, status);
   }
 
