@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,8 @@ import { createBareWorker } from '../child/bare-worker';
 import { ChildService, InProcessService, type Service } from './services';
 import { findPid, readStat } from './proc';
 
-export const BENCH_TOKEN_SECRET = 'bench-token-secret-bench-token-secret-0123456789';
+/** Random per run: the bench runs with NODE_ENV=production, which refuses published secrets. */
+export const BENCH_TOKEN_SECRET = randomBytes(32).toString('base64');
 
 export interface StackOptions {
   /** 'child': API, worker and bare worker are child processes (per-process CPU); 'inprocess': all in this process. */

@@ -2,11 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
 import { clickAndConfirm, PASSWORD_PROOF, startChange, tokenFromMail } from '../helpers/flow';
+import { statusQuery } from '../../src/workflows/messages';
 
 let stack: TestStack;
 let api: ApiClient;
 beforeAll(async () => {
-  stack = await startStack({ RESEND_COOLDOWN: '1s', MAX_RESENDS: '2' });
+  // 3 s: long enough that the first mail always arrives inside the cooldown, even on a loaded machine.
+  stack = await startStack({ RESEND_COOLDOWN: '3s', MAX_RESENDS: '2' });
   api = apiClient(stack.baseUrl);
 });
 afterAll(() => stack?.stop());
@@ -26,7 +28,7 @@ describe('R-RESEND', () => {
     expect(early.body.error.code).toBe('RATE_LIMITED');
     expect(Number(early.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
 
-    await sleep(1_100);
+    await sleep(3_100);
     const resent = await api.post('/v1/email/change/resend', { token: user.token });
     expect(resent.status).toBe(200);
     expect(resent.body.change).toMatchObject({ state: 'REQUESTED', resendsLeft: 1 });
@@ -40,10 +42,10 @@ describe('R-RESEND', () => {
     expect(oldPage.status).toBe(410);
     expect(await oldPage.text()).toContain('A newer link was sent');
 
-    await sleep(1_100);
+    await sleep(3_100);
     expect((await api.post('/v1/email/change/resend', { token: user.token })).status).toBe(200);
     const third = await tokenFromMail(stack.smtp, email, 2);
-    await sleep(1_100);
+    await sleep(3_100);
     const capped = await api.post('/v1/email/change/resend', { token: user.token });
     expect(capped.status).toBe(429);
     expect(capped.body.error.details).toMatchObject({ resendsLeft: 0 });
@@ -107,8 +109,8 @@ describe('R-START one pending change per user', () => {
       emails.map((email) => api.post('/v1/email/change', { token: user.token, json: { email, auth: PASSWORD_PROOF(user) } })),
     );
     expect(results.map((r) => r.status)).toEqual([202, 202, 202]);
-    // Let every workflow record itself, then exactly one REQUESTED row remains, the current one.
-    const current = (await stack.pool.query('SELECT current_change_id FROM users WHERE id = $1', [user.id])).rows[0].current_change_id;
+    // Temporal decides which start came last: its run is the one open; it records itself, then exactly one REQUESTED row remains.
+    const current = (await stack.temporal.workflow.getHandle(`email-change-${user.id}`).query(statusQuery)).id;
     const winner = results.find((r) => r.body.change.id === current)!.body.change;
     await tokenFromMail(stack.smtp, winner.newEmail);
     const rows = await stack.pool.query("SELECT id FROM email_change_requests WHERE user_id = $1 AND state = 'REQUESTED'", [user.id]);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { startStack, type TestStack } from '../helpers/stack';
@@ -95,24 +96,26 @@ describe('ADD or UPDATE is decided under the row lock, and re-checked when apply
     const addToken = await tokenFromMail(stack.smtp, firstEmail);
     const attackerEmail = uniqueEmail('race-attacker');
 
-    // Hold the user's row so both the start (re-authentication) and the ADD's apply queue behind us, the start first.
+    // Hold the start after it has read the account (unverified) and passed re-authentication, just before it
+    // starts the run (its start counter's row), and let the owner's ADD confirmation commit in that window.
+    const counterKey = `startPerUser:${createHash('sha256').update(user.id).digest('hex')}`;
     const holder: pg.PoolClient = await stack.pool.connect();
-    let start: Promise<ApiResponse>, confirm: Promise<ApiResponse>;
+    let start: Promise<ApiResponse>;
+    let confirmed: ApiResponse;
     try {
       await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [user.id]);
+      expect((await holder.query('SELECT 1 FROM rate_limits WHERE key = $1 FOR UPDATE', [counterKey])).rowCount).toBe(1);
       start = api.post('/v1/email/change', { token: user.token, json: { email: attackerEmail, auth: PASSWORD_PROOF(user) } });
       await waitForBlocked(holder, 1, start);
-      confirm = api.post('/v1/email/verify', { json: { token: addToken } });
-      await waitForBlocked(holder, 2, confirm);
+      confirmed = await api.post('/v1/email/verify', { json: { token: addToken } });
     } finally {
       await holder.query('COMMIT');
       holder.release();
     }
-
-    const [started, confirmed] = await Promise.all([start, confirm]);
+    const started = await start;
     expect(confirmed.status).toBe(200);
     expect(started.status).toBe(202);
+    expect(started.body.change.kind).toBe('ADD'); // what the API saw before the confirmation landed
     expect((await api.get('/v1/me', { token: user.token })).body).toMatchObject({ email: firstEmail, emailVerified: true });
 
     // The request the API thought an ADD is recorded as an UPDATE that needs the (now verified) old address.
@@ -148,7 +151,7 @@ describe('ADD or UPDATE is decided under the row lock, and re-checked when apply
   });
 });
 
-/** Waits until `n` sessions wait on row locks (queued behind the holder, directly or behind each other); fails at once if `request` answered instead. */
+/** Waits until `n` sessions wait on a lock the holder's session has; fails at once if `request` answered instead. */
 async function waitForBlocked(holder: pg.PoolClient, n: number, request: Promise<ApiResponse>) {
   let answered: ApiResponse | undefined;
   void request.then((r) => (answered = r));
@@ -158,7 +161,7 @@ async function waitForBlocked(holder: pg.PoolClient, n: number, request: Promise
       const waiting = await stack.pool.query("SELECT pid, wait_event_type, wait_event, pg_blocking_pids(pid) AS blockers, left(query, 80) AS query FROM pg_stat_activity WHERE state <> 'idle'");
       throw new Error(`the request answered instead of waiting: ${answered.status} ${answered.text}; holder ${pid}; ${JSON.stringify(waiting.rows)}`);
     }
-    return (await stack.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND cardinality(pg_blocking_pids(pid)) > 0")).rows[0].n >= n;
+    return (await stack.pool.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [pid])).rows[0].n >= n;
   });
 }
 
