@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration';
 import { weakSecretReason } from './secret-strength';
+import { DEV_PAYLOAD_KEYS, parsePayloadKeys, type PayloadKey } from './codec/payload-keys';
 
 /** A duration written like `90s`, `15m`, `24h`, parsed to milliseconds. */
 const duration = z.string().transform((text, ctx) => {
@@ -52,6 +53,18 @@ const envSchema = z
     SMTP_ALLOW_INSECURE: bool.prefault('false'),
     MAIL_FROM: z.string().min(3).default('Email change <no-reply@example.com>'),
     TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    // Payload encryption in Temporal (src/codec): id:base64key[,id:base64key…], the first encrypts.
+    PAYLOAD_KEYS: z
+      .string()
+      .transform((text, ctx) => {
+        const keys = parsePayloadKeys(text);
+        if (typeof keys === 'string') {
+          ctx.addIssue({ code: 'custom', message: keys });
+          return z.NEVER;
+        }
+        return keys;
+      })
+      .optional(),
     SESSION_TTL: duration.prefault('12h'),
     EMAIL_LINK_TTL: duration.prefault('1h'),
     EMAIL_CHANGE_TTL: duration.prefault('24h'),
@@ -85,6 +98,11 @@ const envSchema = z
       const weak = weakSecretReason(env.TOKEN_SECRET, [DEV_TOKEN_SECRET]);
       if (weak) ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRET'], message: weak });
     }
+    if (!env.PAYLOAD_KEYS) {
+      ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEYS'], message: 'is required when NODE_ENV=production (personal data in Temporal is encrypted with it)' });
+    } else if (env.PAYLOAD_KEYS.some((k) => (parsePayloadKeys(DEV_PAYLOAD_KEYS) as PayloadKey[]).some((dev) => dev.key.equals(k.key)))) {
+      ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEYS'], message: 'contains the published development key; generate keys with `openssl rand -base64 32`' });
+    }
     if (!env.PUBLIC_BASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'is required when NODE_ENV=production (every link in mail starts with it)' });
     }
@@ -104,6 +122,8 @@ export interface Config {
   smtpAllowInsecure: boolean;
   mailFrom: string;
   tokenSecret: string;
+  /** Payload codec keys; the first encrypts, all decrypt. */
+  payloadKeys: PayloadKey[];
   dataDir: string;
   /** Durations in milliseconds. */
   sessionTtlMs: number;
@@ -152,7 +172,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
     const value = present[name];
-    const shown = value === undefined || name.includes('SECRET') || name.includes('URL') ? '' : ` (got "${value}")`;
+    const shown = value === undefined || name.includes('SECRET') || name.includes('KEYS') || name.includes('URL') ? '' : ` (got "${value}")`;
     throw new ConfigError(`Invalid configuration: ${name}: ${issue.message}${shown}`);
   }
   const e = parsed.data;
@@ -174,6 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     smtpAllowInsecure: e.SMTP_ALLOW_INSECURE,
     mailFrom: e.MAIL_FROM,
     tokenSecret: e.TOKEN_SECRET ?? DEV_TOKEN_SECRET,
+    payloadKeys: e.PAYLOAD_KEYS ?? (parsePayloadKeys(DEV_PAYLOAD_KEYS) as PayloadKey[]),
     dataDir: e.DATA_DIR,
     sessionTtlMs: e.SESSION_TTL,
     policy: {

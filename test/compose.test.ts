@@ -25,8 +25,9 @@ describe('docker-compose.yml (checked statically: no Docker engine here)', () =>
     expect(unknown).toEqual([]);
     // TOKEN_SECRET has no default: compose refuses to start without one (${VAR:?message}); give it what a user would.
     expect(String(env.TOKEN_SECRET)).toMatch(/^\$\{TOKEN_SECRET:\?[^}]+\}$/);
+    expect(String(env.PAYLOAD_KEYS)).toMatch(/^\$\{PAYLOAD_KEYS:\?.+\}$/);
     const resolved = Object.fromEntries(
-      Object.entries(env).map(([k, v]) => [k, k === 'TOKEN_SECRET' ? randomBytes(32).toString('base64') : String(v)]),
+      Object.entries(env).map(([k, v]) => [k, k === 'TOKEN_SECRET' ? randomBytes(32).toString('base64') : k === 'PAYLOAD_KEYS' ? `k1:${randomBytes(32).toString('base64')}` : String(v)]),
     );
     const config = loadConfig(resolved);
     expect(config.nodeEnv).toBe('production');

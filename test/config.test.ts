@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+
+const PROD_KEYS = `k1:${randomBytes(32).toString('base64')}`;
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -58,9 +60,9 @@ describe('configuration (SPEC §4)', () => {
   });
 
   it('requires TOKEN_SECRET in production', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example' })).toThrow(/TOKEN_SECRET: is required when NODE_ENV=production/);
+    expect(() => loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', PAYLOAD_KEYS: PROD_KEYS })).toThrow(/TOKEN_SECRET: is required when NODE_ENV=production/);
     const strong = randomBytes(32).toString('base64');
-    expect(loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', TOKEN_SECRET: strong }).tokenSecret).toBe(strong);
+    expect(loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', PAYLOAD_KEYS: PROD_KEYS, TOKEN_SECRET: strong }).tokenSecret).toBe(strong);
   });
 
   // Issue #9: with a known secret every link could be computed; production refuses published and guessable ones.
@@ -73,7 +75,7 @@ describe('configuration (SPEC §4)', () => {
     ['three letters', 'abcabcabcabcabcabcabcabcabcabcabc'],
     ['a placeholder', 'please-replace-me-with-a-real-value-0001'],
   ])('refuses %s as TOKEN_SECRET in production, without echoing it', (_name, secret) => {
-    const load = () => loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', TOKEN_SECRET: secret });
+    const load = () => loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', PAYLOAD_KEYS: PROD_KEYS, TOKEN_SECRET: secret });
     expect(load).toThrow(/^Invalid configuration: TOKEN_SECRET: /);
     expect(load).toThrow(/^((?!Tr0ub4dor|change-me-change|xxxxxxxx|0123456789abcdef|abcabc|please-replace).)*$/);
   });
@@ -81,15 +83,24 @@ describe('configuration (SPEC §4)', () => {
   it('accepts every random secret of the documented kinds in production (no false refusals)', () => {
     for (let i = 0; i < 2_000; i++) {
       for (const secret of [randomBytes(32).toString('base64'), randomBytes(16).toString('hex'), randomBytes(24).toString('base64url')]) {
-        expect(loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', TOKEN_SECRET: secret }).tokenSecret).toBe(secret);
+        expect(loadConfig({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', PAYLOAD_KEYS: PROD_KEYS, TOKEN_SECRET: secret }).tokenSecret).toBe(secret);
       }
     }
   });
 
   it('requires PUBLIC_BASE_URL in production (links must not silently point at localhost)', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', TOKEN_SECRET: randomBytes(32).toString('base64') })).toThrow(
+    expect(() => loadConfig({ NODE_ENV: 'production', TOKEN_SECRET: randomBytes(32).toString('base64'), PAYLOAD_KEYS: PROD_KEYS })).toThrow(
       /^Invalid configuration: PUBLIC_BASE_URL: is required when NODE_ENV=production/,
     );
+  });
+
+  it('requires PAYLOAD_KEYS in production and refuses the published development key, never echoing keys', () => {
+    const base = { NODE_ENV: 'production', TOKEN_SECRET: randomBytes(32).toString('base64'), PUBLIC_BASE_URL: 'https://wallet.example' };
+    expect(() => loadConfig(base)).toThrow(/^Invalid configuration: PAYLOAD_KEYS: is required when NODE_ENV=production/);
+    const dev = 'dev:ZGV2LW9ubHktcGF5bG9hZC1rZXktbm90LXNlY3JldCE=';
+    expect(() => loadConfig({ ...base, PAYLOAD_KEYS: `${PROD_KEYS},${dev}` })).toThrow(/^Invalid configuration: PAYLOAD_KEYS: contains the published development key/);
+    expect(() => loadConfig({ ...base, PAYLOAD_KEYS: 'k1:c2hvcnQ=' })).toThrow(/^Invalid configuration: PAYLOAD_KEYS: key "k1" must be 32 bytes[^"]*$/);
+    expect(loadConfig({ ...base, PAYLOAD_KEYS: PROD_KEYS }).payloadKeys.map((k) => k.id)).toEqual(['k1']);
   });
 
   it.each(['src/api/server.ts', 'src/worker.ts', 'src/main.ts'])('%s stops at start-up with one line and a non-zero exit', (entry) => {
@@ -106,7 +117,7 @@ describe('configuration (SPEC §4)', () => {
   it('refuses the embedded services in production', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, NODE_ENV: 'production', TOKEN_SECRET: randomBytes(32).toString('base64'), PUBLIC_BASE_URL: 'https://wallet.example' },
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', TOKEN_SECRET: randomBytes(32).toString('base64'), PUBLIC_BASE_URL: 'https://wallet.example', PAYLOAD_KEYS: PROD_KEYS },
       encoding: 'utf8',
       timeout: 30_000,
     });

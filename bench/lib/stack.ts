@@ -24,6 +24,7 @@ import { findPid, readStat } from './proc';
 
 /** Random per run: the bench runs with NODE_ENV=production, which refuses published secrets. */
 export const BENCH_TOKEN_SECRET = randomBytes(32).toString('base64');
+export const BENCH_PAYLOAD_KEYS = `bench:${randomBytes(32).toString('base64')}`;
 
 export interface StackOptions {
   /** 'child': API, worker and bare worker are child processes (per-process CPU); 'inprocess': all in this process. */
@@ -155,6 +156,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       NODE_ENV: 'production',
       LOG_LEVEL: opts.logLevel,
       TOKEN_SECRET: BENCH_TOKEN_SECRET,
+      PAYLOAD_KEYS: BENCH_PAYLOAD_KEYS,
       DATABASE_URL: databaseUrl,
       TEMPORAL_ADDRESS: temporalAddress,
       TEMPORAL_NAMESPACE: namespace,
