@@ -6,6 +6,7 @@
  *   npx tsx scripts/biometric-client.ts http://localhost:3000 alice 'correct horse battery' new@example.com
  */
 import type { webcrypto } from 'node:crypto';
+import { createEmailChangeClient } from '../src/client';
 
 export interface DeviceKey {
   keyPair: webcrypto.CryptoKeyPair;
@@ -24,28 +25,28 @@ export async function signChallenge(key: DeviceKey, challengeB64url: string): Pr
   return Buffer.from(signature).toString('base64url');
 }
 
-async function call(base: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<any> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${JSON.stringify(json)}`);
-  return json;
+/** The answer's data, or an error naming the call and the R-ERR body. */
+function ok<T>(what: string, answer: { data?: T; error?: unknown; response: Response }): T {
+  if (answer.data === undefined) throw new Error(`${what} → ${answer.response.status} ${JSON.stringify(answer.error)}`);
+  return answer.data;
+}
+
+/** Signs in, registers a fresh device key, signs a challenge with it and starts a change: the typed client (src/client) end to end. */
+export async function startWithBiometric(base: string, username: string, password: string, email: string) {
+  const anonymous = createEmailChangeClient(base);
+  const { token } = ok('sign in', await anonymous.POST('/v1/sessions', { body: { username, password } }));
+  const api = createEmailChangeClient(base, { token });
+  const key = await makeDeviceKey();
+  const device = ok('register device', await api.POST('/v1/devices', { body: { name: 'Example phone', publicKey: { ...key.publicJwk }, password } }));
+  const { challengeId, challenge } = ok('challenge', await api.POST('/v1/auth/challenges', { body: { deviceId: device.id } }));
+  const signature = await signChallenge(key, challenge);
+  const started = ok('start', await api.POST('/v1/email/change', { body: { email, auth: { method: 'biometric', deviceId: device.id, challengeId, signature } } }));
+  return { device, started };
 }
 
 async function main(base: string, username: string, password: string, email: string) {
-  const { token } = await call(base, 'POST', '/v1/sessions', undefined, { username, password });
-  const key = await makeDeviceKey();
-  const device = await call(base, 'POST', '/v1/devices', token, { name: 'Example phone', publicKey: key.publicJwk, password });
+  const { device, started } = await startWithBiometric(base, username, password, email);
   console.log('registered device', device);
-  const { challengeId, challenge } = await call(base, 'POST', '/v1/auth/challenges', token, { deviceId: device.id });
-  const signature = await signChallenge(key, challenge);
-  const started = await call(base, 'POST', '/v1/email/change', token, {
-    email,
-    auth: { method: 'biometric', deviceId: device.id, challengeId, signature },
-  });
   console.log('started change', started.change);
 }
 

@@ -5,9 +5,12 @@
  *
  * Like test/global-setup.ts it starts its own Temporal dev server and PostgreSQL (DATABASE_URL if
  * set, else embedded in a temporary directory), then, like the integration tests, its own SMTP
- * capture server, worker and API, and drives each scenario over HTTP. Every history is written
- * only after its run has closed, and only if no link token that was mailed (and no password)
- * appears in it, payloads decoded: the script fails otherwise and writes nothing.
+ * capture server, worker and API, and drives each scenario over HTTP. Payloads are encrypted with
+ * the fixture key (test/fixtures/histories/fixture-payload-keys.ts) and each history is written as
+ * the server holds it, encrypted. It is written only after its run has closed, and only if, as
+ * stored, it shows no address that was mailed, no username, password, client IP or link token,
+ * and, decoded with the key, still no link token or password: the script fails otherwise and
+ * writes nothing.
  *
  * Re-record only on purpose (a new scenario, or a deliberate, versioned workflow change): the
  * point of the fixtures is that they were produced by the code that is already running somewhere.
@@ -22,13 +25,17 @@ import { Client, Connection } from '@temporalio/client';
 import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
 import * as proto from '@temporalio/proto';
 import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig, type Config } from '../src/config';
 import { createPool } from '../src/db/pool';
 import { migrate } from '../src/db/migrate';
 import { createLogger } from '../src/log';
 import { createMailTransport } from '../src/mail/transport';
-import { createWorker } from '../src/worker';
+import { bundleWorkflows, createWorker } from '../src/worker';
+import { dataConverter } from '../src/codec/data-converter';
+import { EncryptionCodec, keyIdOf } from '../src/codec/encryption-codec';
+import { decodeHistoryInPlace, payloadsIn } from '../src/codec/history-payloads';
+import { FIXTURE_PAYLOAD_KEYS } from '../test/fixtures/histories/fixture-payload-keys';
 import { listen, closeServer } from '../src/api/server';
 import { startSmtpCapture, type SmtpCapture } from '../src/dev/smtp-capture';
 import { freePort } from '../src/dev/ports';
@@ -70,6 +77,7 @@ async function startStack(shared: Shared, env: Record<string, string> = {}): Pro
     TASK_QUEUE: `record-${randomUUID()}`,
     SMTP_URL: smtp.url,
     TOKEN_SECRET: 'test-secret-test-secret-test-secret-0123456789',
+    PAYLOAD_KEYS: FIXTURE_PAYLOAD_KEYS,
     ...env,
   });
   const log = createLogger(config.logLevel);
@@ -82,7 +90,7 @@ async function startStack(shared: Shared, env: Record<string, string> = {}): Pro
   );
   const workerDone = worker.run();
   const connection = await Connection.connect({ address: config.temporal.address! });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config.payloadKeys) });
   const server: http.Server = await listen({ config, pool, temporal, log }, port, '127.0.0.1');
   return {
     baseUrl: config.publicBaseUrl,
@@ -277,10 +285,17 @@ function searchableText(historyJson: string): string {
   return [historyJson, ...decoded].join('\n');
 }
 
-function assertNoSecrets(name: string, historyJson: string, secrets: string[]): void {
+function assertAbsent(name: string, historyJson: string, secrets: string[], what: string): void {
   const text = searchableText(historyJson);
   const leaked = secrets.filter((s) => text.includes(s) || text.includes(encodeURIComponent(s)));
-  if (leaked.length > 0) throw new Error(`${name}: the history contains ${leaked.length} mailed link token(s) or password(s); not written`);
+  if (leaked.length > 0) throw new Error(`${name}: the history contains ${leaked.length} ${what}; not written`);
+}
+
+/** Every payload but the search attributes' (ids and states, never encoded) carries the fixture key's id. */
+function assertEncrypted(name: string, history: History): void {
+  const attributes = new Set(payloadsIn((history.events ?? []).map((e) => [e.workflowExecutionStartedEventAttributes?.searchAttributes, e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes])).map((p) => p.payload));
+  const plain = payloadsIn(history).filter(({ payload }) => !attributes.has(payload) && keyIdOf(payload) !== 'fixture');
+  if (plain.length > 0) throw new Error(`${name}: ${plain.length} payload(s) not encrypted with the fixture key; not written`);
 }
 
 // ── main ─────────────────────────────────────────────────────────────────────────────────────
@@ -295,7 +310,7 @@ async function main(): Promise<void> {
     const [temporal, postgres, bundle] = await Promise.all([
       startTemporalDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH }),
       process.env.DATABASE_URL ? undefined : startEmbeddedPostgres(path.join(tempDir, 'postgres'), { persistent: false }),
-      bundleWorkflowCode({ workflowsPath: path.join(ROOT, 'src/workflows/index.ts'), logger: quiet }),
+      bundleWorkflows(quiet),
     ]);
     stops.push(() => temporal.stop());
     if (postgres) stops.push(() => postgres.stop());
@@ -313,18 +328,24 @@ async function main(): Promise<void> {
         check(result.id === recorded.changeId && result.state === recorded.state, `${scenario.name}: run ended ${result.state} for ${result.id}`);
         const { runId, status } = await handle.describe();
         check(status.name === 'COMPLETED', `${scenario.name}: run is ${status.name}`);
+        // fetchHistory decodes nothing: this is the history as the server stores it.
         const history = await stack.temporal.workflow.getHandle(workflowIdFor(recorded.user.id), runId).fetchHistory();
         const json = toHistoryJson(history);
-        check(searchableText(json).includes(recorded.changeId), `${scenario.name}: history of another run`);
         const tokens = stack.smtp
           .messages()
           .flatMap((m) => m.links)
           .filter((l) => new URL(l).pathname === '/verify-email')
           .map((l) => new URL(l).searchParams.get('token')!);
-        check(tokens.length > 0, `${scenario.name}: no tokens were mailed`);
-        assertNoSecrets(scenario.name, json, [...tokens, recorded.user.password]);
+        const addresses = [...new Set(stack.smtp.messages().flatMap((m) => m.to))];
+        check(tokens.length > 0 && addresses.length > 0, `${scenario.name}: nothing was mailed`);
+        assertEncrypted(scenario.name, history);
+        assertAbsent(scenario.name, json, [...addresses, recorded.user.username, '127.0.0.1'], 'mailed address(es), username or client IP in plain text');
+        assertAbsent(scenario.name, json, [...tokens, recorded.user.password], 'mailed link token(s) or password(s)');
+        const decoded = toHistoryJson(await decodeHistoryInPlace(history, new EncryptionCodec(stack.config.payloadKeys)));
+        check(searchableText(decoded).includes(recorded.changeId), `${scenario.name}: history of another run`);
+        assertAbsent(scenario.name, decoded, [...tokens, recorded.user.password], 'mailed link token(s) or password(s), payloads decrypted');
         outputs.set(scenario.name, json);
-        console.log(`recorded ${scenario.name}: ${history.events?.length} events, ${tokens.length} mailed token(s) absent`);
+        console.log(`recorded ${scenario.name}: ${history.events?.length} events, encrypted; ${addresses.length} address(es), ${tokens.length} mailed token(s) absent`);
       } finally {
         await stack.stop();
       }

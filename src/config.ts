@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration';
 import { weakSecretReason } from './secret-strength';
+import { DEFAULT_KEY_ID, parseTokenKeys, type TokenKey } from './tokens';
 import { DEV_PAYLOAD_KEYS, parsePayloadKeys, type PayloadKey } from './codec/payload-keys';
 
 /** A duration written like `90s`, `15m`, `24h`, parsed to milliseconds. */
@@ -48,11 +49,25 @@ const envSchema = z
     TASK_QUEUE: z.string().min(1).default('email-change'),
     TEMPORAL_CLI_PATH: z.string().min(1).optional(),
     TEMPORAL_UI_PORT: port.default(8233),
+    // How long the embedded dev server's namespace keeps closed histories (docs/privacy.md).
+    TEMPORAL_RETENTION: duration.prefault('7d'),
     SMTP_URL: url(['smtp', 'smtps']).optional(),
     // Mail to a relay other than this machine must be encrypted (smtps:// or STARTTLS) unless this says otherwise.
     SMTP_ALLOW_INSECURE: bool.prefault('false'),
     MAIL_FROM: z.string().min(3).default('Email change <no-reply@example.com>'),
     TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    // Rotatable link keys (issue #10): id:secret[,id:secret…], the first signs, all verify; replaces TOKEN_SECRET.
+    TOKEN_SECRETS: z
+      .string()
+      .transform((text, ctx) => {
+        const keys = parseTokenKeys(text);
+        if (typeof keys === 'string') {
+          ctx.addIssue({ code: 'custom', message: keys });
+          return z.NEVER;
+        }
+        return keys;
+      })
+      .optional(),
     // Payload encryption in Temporal (src/codec): id:base64key[,id:base64key…], the first encrypts.
     PAYLOAD_KEYS: z
       .string()
@@ -63,6 +78,27 @@ const envSchema = z
           return z.NEVER;
         }
         return keys;
+      })
+      .optional(),
+    // The codec server (src/codec/routes.ts) for the Temporal UI: on when CODEC_AUTH_TOKEN is set
+    // (`npm start` makes one up for its embedded UI); CODEC_CORS_ORIGINS lists the UI origins
+    // allowed to call it, by default the embedded UI's when Temporal is embedded.
+    CODEC_AUTH_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    CODEC_CORS_ORIGINS: z
+      .string()
+      .transform((text, ctx) => {
+        const origins = text.split(',').map((o) => o.trim()).filter(Boolean);
+        if (origins.some((o) => !URL.canParse(o) || new URL(o).origin !== o)) ctx.addIssue({ code: 'custom', message: `expected origins like https://temporal-ui.example.com (scheme, host, port; no path or "*")` });
+        return origins;
+      })
+      .optional(),
+    // Browser apps on these origins may call the /v1 API (issue #11): a comma list, none by default.
+    CORS_ORIGINS: z
+      .string()
+      .transform((text, ctx) => {
+        const origins = text.split(',').map((o) => o.trim()).filter(Boolean);
+        if (origins.some((o) => !URL.canParse(o) || new URL(o).origin !== o)) ctx.addIssue({ code: 'custom', message: 'expected origins like https://app.example.com (scheme, host, port; no path or "*")' });
+        return origins;
       })
       .optional(),
     SESSION_TTL: duration.prefault('12h'),
@@ -90,18 +126,32 @@ const envSchema = z
     DATA_DIR: z.string().min(1).default('.data'),
   })
   .superRefine((env, ctx) => {
+    if (env.TOKEN_SECRET && env.TOKEN_SECRETS) {
+      ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRETS'], message: 'set TOKEN_SECRETS or TOKEN_SECRET, not both (TOKEN_SECRET is the single key "default")' });
+    }
     if (env.NODE_ENV !== 'production') return;
-    if (!env.TOKEN_SECRET) {
-      ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRET'], message: 'is required when NODE_ENV=production' });
-    } else {
+    if (!env.TOKEN_SECRET && !env.TOKEN_SECRETS) {
+      ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRET'], message: 'is required when NODE_ENV=production (or TOKEN_SECRETS)' });
+    } else if (env.TOKEN_SECRET) {
       // A published or guessable secret lets anyone compute every link (issue #9).
       const weak = weakSecretReason(env.TOKEN_SECRET, [DEV_TOKEN_SECRET]);
       if (weak) ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRET'], message: weak });
+    }
+    for (const key of env.TOKEN_SECRETS ?? []) {
+      const weak = weakSecretReason(key.secret, [DEV_TOKEN_SECRET]);
+      if (weak) ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRETS'], message: `key "${key.id}" ${weak}` });
     }
     if (!env.PAYLOAD_KEYS) {
       ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEYS'], message: 'is required when NODE_ENV=production (personal data in Temporal is encrypted with it)' });
     } else if (env.PAYLOAD_KEYS.some((k) => (parsePayloadKeys(DEV_PAYLOAD_KEYS) as PayloadKey[]).some((dev) => dev.key.equals(k.key)))) {
       ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEYS'], message: 'contains the published development key; generate keys with `openssl rand -base64 32`' });
+    }
+    if (env.CODEC_AUTH_TOKEN) {
+      // Whoever holds it reads every payload in Temporal history (issue #10).
+      const weak = weakSecretReason(env.CODEC_AUTH_TOKEN);
+      if (weak) ctx.addIssue({ code: 'custom', path: ['CODEC_AUTH_TOKEN'], message: weak });
+    } else if (env.CODEC_CORS_ORIGINS) {
+      ctx.addIssue({ code: 'custom', path: ['CODEC_AUTH_TOKEN'], message: 'is required when NODE_ENV=production and the codec server is enabled (CODEC_CORS_ORIGINS is set)' });
     }
     if (!env.PUBLIC_BASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'is required when NODE_ENV=production (every link in mail starts with it)' });
@@ -117,13 +167,20 @@ export interface Config {
   publicBaseUrl: string;
   databaseUrl?: string;
   databasePoolSize: number;
-  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; uiPort: number };
+  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; uiPort: number; retentionMs: number };
   smtpUrl?: string;
   smtpAllowInsecure: boolean;
   mailFrom: string;
+  /** Link token keys, newest first: the first signs (and seals, and keys idempotency fingerprints), all verify. */
+  tokenKeys: TokenKey[];
+  /** The first key's secret. */
   tokenSecret: string;
   /** Payload codec keys; the first encrypts, all decrypt. */
   payloadKeys: PayloadKey[];
+  /** The codec server: off without an authToken; corsOrigins may call it from a browser. */
+  codec: { authToken?: string; corsOrigins: string[] };
+  /** Origins whose browser apps may call the /v1 API (CORS); empty: none. */
+  corsOrigins: string[];
   dataDir: string;
   /** Durations in milliseconds. */
   sessionTtlMs: number;
@@ -172,10 +229,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
     const value = present[name];
-    const shown = value === undefined || name.includes('SECRET') || name.includes('KEYS') || name.includes('URL') ? '' : ` (got "${value}")`;
+    const shown = value === undefined || name.includes('SECRET') || name.includes('TOKEN') || name.includes('KEYS') || name.includes('URL') ? '' : ` (got "${value}")`;
     throw new ConfigError(`Invalid configuration: ${name}: ${issue.message}${shown}`);
   }
   const e = parsed.data;
+  const tokenKeys = e.TOKEN_SECRETS ?? [{ id: DEFAULT_KEY_ID, secret: e.TOKEN_SECRET ?? DEV_TOKEN_SECRET }];
   return {
     nodeEnv: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
@@ -189,12 +247,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       taskQueue: e.TASK_QUEUE,
       cliPath: e.TEMPORAL_CLI_PATH,
       uiPort: e.TEMPORAL_UI_PORT,
+      retentionMs: e.TEMPORAL_RETENTION,
     },
     smtpUrl: e.SMTP_URL,
     smtpAllowInsecure: e.SMTP_ALLOW_INSECURE,
     mailFrom: e.MAIL_FROM,
-    tokenSecret: e.TOKEN_SECRET ?? DEV_TOKEN_SECRET,
+    tokenKeys,
+    tokenSecret: tokenKeys[0]!.secret,
     payloadKeys: e.PAYLOAD_KEYS ?? (parsePayloadKeys(DEV_PAYLOAD_KEYS) as PayloadKey[]),
+    codec: {
+      authToken: e.CODEC_AUTH_TOKEN,
+      corsOrigins: e.CODEC_CORS_ORIGINS ?? (e.TEMPORAL_ADDRESS ? [] : [`http://localhost:${e.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`]),
+    },
+    corsOrigins: e.CORS_ORIGINS ?? [],
     dataDir: e.DATA_DIR,
     sessionTtlMs: e.SESSION_TTL,
     policy: {

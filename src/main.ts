@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
@@ -8,8 +9,10 @@ import { createPool } from './db/pool';
 import { migrate } from './db/migrate';
 import { createMailTransport } from './mail/transport';
 import { createWorker } from './worker';
+import { dataConverter } from './codec/data-converter';
 import { listen, closeServer } from './api/server';
 import { startTemporalDevServer } from './dev/temporal';
+import { freePort } from './dev/ports';
 import { startEmbeddedPostgres } from './dev/postgres';
 import { startSmtpCapture, type SmtpCapture } from './dev/smtp-capture';
 
@@ -50,6 +53,10 @@ async function main(): Promise<void> {
 
   try {
     const dataDir = path.resolve(config.dataDir);
+    // The embedded UI reads decrypted payloads from the API's codec server (src/codec/routes.ts)
+    // through a capability URL; the token is made up per run unless CODEC_AUTH_TOKEN is set.
+    const port = config.port || (await freePort());
+    const codecToken = config.codec.authToken ?? (config.temporal.address ? undefined : randomBytes(32).toString('base64url'));
     const [temporal, postgres, smtp] = await Promise.all([
       config.temporal.address
         ? undefined
@@ -57,7 +64,9 @@ async function main(): Promise<void> {
             cliPath: config.temporal.cliPath,
             dbFile: path.join(dataDir, 'temporal.db'),
             uiPort: config.temporal.uiPort,
+            uiCodecEndpoint: codecToken && `http://127.0.0.1:${port}/codec/${codecToken}`,
             namespace: config.temporal.namespace,
+            retentionMs: config.temporal.retentionMs,
           }),
       config.databaseUrl ? undefined : startEmbeddedPostgres(path.join(dataDir, 'postgres')),
       config.smtpUrl ? undefined : startSmtpCapture(),
@@ -68,6 +77,8 @@ async function main(): Promise<void> {
 
     const resolved = {
       ...config,
+      port,
+      codec: { ...config.codec, authToken: codecToken },
       databaseUrl: config.databaseUrl ?? postgres!.url,
       smtpUrl: config.smtpUrl ?? smtp!.url,
       temporal: { ...config.temporal, address: config.temporal.address ?? temporal!.address },
@@ -89,7 +100,7 @@ async function main(): Promise<void> {
 
     const clientConnection = await NativeConnection.connect({ address: resolved.temporal.address });
     stops.push(() => clientConnection.close());
-    const temporalClient = new Client({ connection: clientConnection, namespace: resolved.temporal.namespace });
+    const temporalClient = new Client({ connection: clientConnection, namespace: resolved.temporal.namespace, dataConverter: dataConverter(resolved.payloadKeys) });
     const server = await listen(
       { config: resolved, pool, temporal: temporalClient, log: log.child({ service: 'api' }), outbox: smtp },
       resolved.port,

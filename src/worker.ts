@@ -1,6 +1,8 @@
+import path from 'node:path';
 import { Client } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
+import { dataConverter, FAILURE_CONVERTER_PATH } from './codec/data-converter';
 import { createPool } from './db/pool';
 import { migrate } from './db/migrate';
 import { createLogger } from './log';
@@ -8,17 +10,35 @@ import { installTemporalRuntime } from './temporal-runtime';
 import { createMailTransport } from './mail/transport';
 import { exitOnConfigError } from './entry';
 
-/** A worker for the email-change task queue; the caller runs and shuts it down. */
+/** src/workflows/index.ts, or .js once built (spelled out: vitest's require cannot resolve a .ts file). */
+const WORKFLOWS_PATH = path.join(__dirname, 'workflows', `index${path.extname(__filename)}`);
+
+/**
+ * The workflows prebuilt (tests, recording): with the failure converter that puts failure messages
+ * into encrypted attributes. A bundle built without it would write failure messages in plain text.
+ */
+export function bundleWorkflows(logger?: Parameters<typeof bundleWorkflowCode>[0]['logger']): Promise<{ code: string }> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger });
+}
+
+/**
+ * A worker for the email-change task queue; the caller runs and shuts it down. Everything it
+ * writes to Temporal is encrypted with config.payloadKeys; a prebuilt `workflowBundle` must come
+ * from bundleWorkflows().
+ */
 export async function createWorker(
   connection: NativeConnection,
   deps: ActivityDeps,
-  bundle: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = { workflowsPath: require.resolve('./workflows') },
+  bundle: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = { workflowsPath: WORKFLOWS_PATH },
 ): Promise<Worker> {
+  const { namespace } = deps.config.temporal;
+  const converter = dataConverter(deps.config.payloadKeys);
   return Worker.create({
     connection,
-    namespace: deps.config.temporal.namespace,
+    namespace,
     taskQueue: deps.config.temporal.taskQueue,
-    activities: createActivities({ temporal: new Client({ connection, namespace: deps.config.temporal.namespace }), ...deps }),
+    dataConverter: converter,
+    activities: createActivities({ temporal: new Client({ connection, namespace, dataConverter: converter }), ...deps }),
     ...bundle,
     shutdownGraceTime: '10s',
     shutdownForceTime: '30s',

@@ -161,3 +161,76 @@ describe('abuse limits (issue 9)', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name}:`));
   });
 });
+
+describe('rotatable link keys and retention (issue #10)', () => {
+  const prod = { NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', PAYLOAD_KEYS: PROD_KEYS };
+  const strong = () => randomBytes(32).toString('base64');
+
+  it('TOKEN_SECRET is the single key "default"; TOKEN_SECRETS lists keys newest first', () => {
+    const one = strong();
+    expect(loadConfig({ TOKEN_SECRET: one })).toMatchObject({ tokenKeys: [{ id: 'default', secret: one }], tokenSecret: one });
+    const [a, b] = [strong(), strong()];
+    expect(loadConfig({ ...prod, TOKEN_SECRETS: `k2:${a}, k1:${b}` })).toMatchObject({ tokenKeys: [{ id: 'k2', secret: a }, { id: 'k1', secret: b }], tokenSecret: a });
+    expect(loadConfig({}).tokenKeys.map((k) => k.id)).toEqual(['default']);
+  });
+
+  it.each([
+    ['a bad id', () => `not an id:${strong()}`, /TOKEN_SECRETS: expected id:secret/],
+    ['an id over 8 characters', () => `key-2025-01:${strong()}`, /TOKEN_SECRETS: expected id:secret/],
+    ['a short secret', () => 'k1:tiny-secret', /TOKEN_SECRETS: the secret of key "k1" must be at least 32 characters$/],
+    ['a duplicate id', () => `k1:${strong()},k1:${strong()}`, /TOKEN_SECRETS: key id "k1" appears twice$/],
+    ['nothing', () => ',', /TOKEN_SECRETS: expected at least one id:secret$/],
+  ])('refuses TOKEN_SECRETS with %s, never echoing a secret', (_name, value, message) => {
+    expect(() => loadConfig({ TOKEN_SECRETS: value() })).toThrow(message);
+    expect(() => loadConfig({ TOKEN_SECRETS: 'k1:tiny-secret' })).toThrow(/^((?!tiny-secret).)*$/);
+  });
+
+  it('refuses TOKEN_SECRET and TOKEN_SECRETS together', () => {
+    expect(() => loadConfig({ TOKEN_SECRET: strong(), TOKEN_SECRETS: `k1:${strong()}` })).toThrow(/^Invalid configuration: TOKEN_SECRETS: set TOKEN_SECRETS or TOKEN_SECRET, not both/);
+  });
+
+  it('holds every key of TOKEN_SECRETS to the production strength rules, naming the key, never the secret', () => {
+    expect(loadConfig({ ...prod, TOKEN_SECRETS: `k2:${strong()}` }).tokenKeys).toHaveLength(1);
+    for (const weak of ['x'.repeat(32), 'dev-only-token-secret-do-not-use-in-production', '0123456789abcdef'.repeat(4)]) {
+      const load = () => loadConfig({ ...prod, TOKEN_SECRETS: `k2:${strong()},old:${weak}` });
+      expect(load).toThrow(/^Invalid configuration: TOKEN_SECRETS: key "old" /);
+      expect(load).toThrow(/^((?!xxxxxxxx|dev-only|0123456789abcdef).)*$/);
+    }
+    expect(() => loadConfig(prod)).toThrow(/TOKEN_SECRET: is required when NODE_ENV=production \(or TOKEN_SECRETS\)/);
+  });
+
+  it('TEMPORAL_RETENTION defaults to 7 days', () => {
+    expect(loadConfig({}).temporal.retentionMs).toBe(7 * 86_400_000);
+    expect(loadConfig({ TEMPORAL_RETENTION: '30d' }).temporal.retentionMs).toBe(30 * 86_400_000);
+    expect(() => loadConfig({ TEMPORAL_RETENTION: 'a week' })).toThrow(/^Invalid configuration: TEMPORAL_RETENTION:/);
+  });
+});
+
+describe('the codec server (issue #10)', () => {
+  const prod = { NODE_ENV: 'production', TOKEN_SECRET: randomBytes(32).toString('base64'), PUBLIC_BASE_URL: 'https://wallet.example', PAYLOAD_KEYS: PROD_KEYS };
+
+  it('is off without CODEC_AUTH_TOKEN; the embedded UI may call it by default, nobody else', () => {
+    expect(loadConfig({}).codec).toEqual({ authToken: undefined, corsOrigins: ['http://localhost:8233', 'http://127.0.0.1:8233'] });
+    expect(loadConfig({ TEMPORAL_UI_PORT: '9000' }).codec.corsOrigins).toEqual(['http://localhost:9000', 'http://127.0.0.1:9000']);
+    expect(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233' }).codec.corsOrigins).toEqual([]);
+    expect(loadConfig({ CODEC_CORS_ORIGINS: 'https://ui.example, http://localhost:8080' }).codec.corsOrigins).toEqual(['https://ui.example', 'http://localhost:8080']);
+  });
+
+  it.each(['*', 'https://ui.example/', 'https://ui.example/temporal', 'ui.example'])('refuses CODEC_CORS_ORIGINS=%s (origins only)', (value) => {
+    expect(() => loadConfig({ CODEC_CORS_ORIGINS: value })).toThrow(/^Invalid configuration: CODEC_CORS_ORIGINS: expected origins like/);
+  });
+
+  it('refuses a short CODEC_AUTH_TOKEN anywhere and a weak one in production, never echoing it', () => {
+    expect(() => loadConfig({ CODEC_AUTH_TOKEN: 'tiny-codec-token' })).toThrow(/^Invalid configuration: CODEC_AUTH_TOKEN: must be at least 32 characters$/);
+    const weak = () => loadConfig({ ...prod, CODEC_AUTH_TOKEN: 'codec-codec-codec-codec-codec-codec' });
+    expect(weak).toThrow(/^Invalid configuration: CODEC_AUTH_TOKEN: /);
+    expect(weak).toThrow(/^((?!codec-codec).)*$/);
+    const strong = randomBytes(32).toString('base64url');
+    expect(loadConfig({ ...prod, CODEC_AUTH_TOKEN: strong, CODEC_CORS_ORIGINS: 'https://ui.example' }).codec).toEqual({ authToken: strong, corsOrigins: ['https://ui.example'] });
+  });
+
+  it('requires CODEC_AUTH_TOKEN in production when CODEC_CORS_ORIGINS enables the codec server', () => {
+    expect(() => loadConfig({ ...prod, CODEC_CORS_ORIGINS: 'https://ui.example' })).toThrow(/^Invalid configuration: CODEC_AUTH_TOKEN: is required when NODE_ENV=production and the codec server is enabled/);
+    expect(loadConfig(prod).codec.authToken).toBeUndefined();
+  });
+});

@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { startTemporalDevServer } from '../src/dev/temporal';
 import { startEmbeddedPostgres } from '../src/dev/postgres';
 import { migrate } from '../src/db/migrate';
 import { createLogger } from '../src/log';
+import { bundleWorkflows } from '../src/worker';
 
 
 /**
@@ -21,7 +21,8 @@ export default async function setup(project: TestProject) {
   const [temporal, postgres, bundle] = await Promise.all([
     startTemporalDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH }),
     process.env.DATABASE_URL ? undefined : startEmbeddedPostgres(path.join(tempDir, 'postgres'), { persistent: false }),
-    bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../src/workflows/index.ts'), logger: { ...console, trace: () => undefined, debug: () => undefined, info: () => undefined, log: () => undefined } as never }),
+    // With the failure converter that encrypts failure messages (a bundle built without it would not).
+    bundleWorkflows({ ...console, trace: () => undefined, debug: () => undefined, info: () => undefined, log: () => undefined } as never),
   ]);
   const databaseUrl = process.env.DATABASE_URL ?? postgres!.url;
   await migrate(databaseUrl, log);

@@ -7,12 +7,19 @@ import { historyFromJSON, type History } from '@temporalio/common/lib/proto-util
 import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { createLinkToken } from '../src/tokens';
+import { dataConverter, FAILURE_CONVERTER_PATH } from '../src/codec/data-converter';
+import { EncryptionCodec, keyIdOf } from '../src/codec/encryption-codec';
+import { decodeHistoryInPlace, payloadsIn } from '../src/codec/history-payloads';
+import { parsePayloadKeys, type PayloadKey } from '../src/codec/payload-keys';
+import { FIXTURE_PAYLOAD_KEYS } from './fixtures/histories/fixture-payload-keys';
 
 /**
  * Replays the recorded histories of representative `emailChange` runs (test/fixtures/histories,
  * written by `npx tsx scripts/record-histories.ts`) against the current workflow code: a change
  * that would break runs already in flight fails here with a DeterminismViolationError. Such a
- * change needs `patched()` / worker versioning, not a re-recording of the fixtures.
+ * change needs `patched()` / worker versioning, not a re-recording of the fixtures. The histories
+ * are stored as the server holds them, encrypted with the fixture key; the replay decrypts them
+ * as a worker with that key in PAYLOAD_KEYS would.
  */
 
 // Quiet: the deliberately broken variant below makes the SDK core log a WARN per history.
@@ -24,10 +31,27 @@ try {
 
 const FIXTURES = path.resolve(__dirname, 'fixtures/histories');
 const ROOT = path.resolve(__dirname, '..');
+const fixtureKeys = parsePayloadKeys(FIXTURE_PAYLOAD_KEYS) as PayloadKey[];
 
 interface Fixture {
   name: string;
   json: { events: Record<string, any>[] };
+}
+
+/** A fixture's JSON with every payload decrypted (payload data is base64 in the JSON, as is the metadata). */
+async function decrypted(f: Fixture): Promise<Fixture['json']> {
+  const history = structuredClone(f.json);
+  const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
+  const places = payloadsIn(history as unknown).map((place) => {
+    const p = place.payload as unknown as { metadata: Record<string, string>; data?: string };
+    return { place, proto: { metadata: Object.fromEntries(Object.entries(p.metadata).map(([k, v]) => [k, bytes(v)])), data: bytes(p.data ?? '') } };
+  });
+  const plain = await new EncryptionCodec(fixtureKeys).decode(places.map((p) => p.proto));
+  places.forEach(({ place }, i) => {
+    const { metadata, data } = plain[i]!;
+    place.replace({ metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])), data: Buffer.from(data ?? []).toString('base64') } as never);
+  });
+  return history;
 }
 
 const fixtures: Fixture[] = fs
@@ -72,10 +96,11 @@ function searchableText(json: unknown): string {
 }
 
 const eventTypes = (f: Fixture) => f.json.events.map((e) => e.eventType as string);
-const startInput = (f: Fixture) => {
-  const payload = f.json.events[0]!.workflowExecutionStartedEventAttributes.input.payloads[0];
+const startInput = (json: Fixture['json']) => {
+  const payload = json.events[0]!.workflowExecutionStartedEventAttributes.input.payloads[0];
   return JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8')) as { changeId: string };
 };
+const replayOptions = { dataConverter: dataConverter(fixtureKeys) };
 
 describe('recorded emailChange histories', () => {
   it('there are at least 5, each a complete emailChange run', () => {
@@ -89,18 +114,29 @@ describe('recorded emailChange histories', () => {
     }
   });
 
-  it('no history holds a link token (only hashes reach the workflow)', () => {
+  it('each is stored encrypted: every payload but the search attributes names the fixture key', () => {
     for (const f of fixtures) {
-      const { changeId } = startInput(f);
+      const ids = payloadsIn(f.json as unknown)
+        .filter(({ payload }) => !('type' in (payload.metadata ?? {}))) // search attributes: json/plain Keyword, never encoded
+        .map(({ payload }) => keyIdOf({ metadata: Object.fromEntries(Object.entries(payload.metadata!).map(([k, v]) => [k, Buffer.from(v as unknown as string, 'base64')])) }));
+      expect(ids.length, f.name).toBeGreaterThan(5);
+      expect(new Set(ids), f.name).toEqual(new Set(['fixture']));
+    }
+  });
+
+  it('no history holds a link token, even decrypted (only hashes reach the workflow)', async () => {
+    for (const f of fixtures) {
+      const json = await decrypted(f);
+      const { changeId } = startInput(json);
       // Every token of a change starts with the same 20 characters: version byte + 14 bytes of its id.
-      const prefix = Buffer.concat([Buffer.from([1]), Buffer.from(changeId.replace(/-/g, ''), 'hex').subarray(0, 14)]).toString('base64url');
-      expect(createLinkToken('any-secret-any-secret-any-secret-0000', { changeId, purpose: 'old', expiresAt: Date.now() }).startsWith(prefix)).toBe(true);
-      expect(searchableText(f.json), f.name).not.toContain(prefix);
+      const prefix = createLinkToken('any-secret-any-secret-any-secret-0000', { changeId, purpose: 'old', expiresAt: Date.now() }).slice(0, 20);
+      expect(Buffer.from(prefix, 'base64url').subarray(1).toString('hex')).toBe(changeId.replace(/-/g, '').slice(0, 28));
+      expect(searchableText(json), f.name).not.toContain(prefix);
     }
   });
 
   it.each(fixtures.map((f) => [f.name, f] as const))('%s replays against the current workflow code', async (name, f) => {
-    await expect(Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: name }, loadHistory(f.json))).resolves.toBeUndefined();
+    await expect(Worker.runReplayHistory({ ...replayOptions, workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: name }, loadHistory(f.json))).resolves.toBeUndefined();
   });
 
   it('a workflow change that breaks running workflows fails the replay of every history', async () => {
@@ -121,13 +157,14 @@ describe('recorded emailChange histories', () => {
     );
     const bundle = await bundleWorkflowCode({
       workflowsPath: variant,
+      failureConverterPath: FAILURE_CONVERTER_PATH,
       // The variant lives outside the project: let it find the project's packages.
       webpackConfigHook: (config) => ({ ...config, resolve: { ...config.resolve, modules: [...(config.resolve?.modules ?? []), path.join(ROOT, 'node_modules')] } }),
       logger: { ...console, trace: () => undefined, debug: () => undefined, info: () => undefined, log: () => undefined, warn: () => undefined } as never,
     });
 
     const results = Worker.runReplayHistories(
-      { workflowBundle: { code: bundle.code }, replayName: 'variant' },
+      { ...replayOptions, workflowBundle: { code: bundle.code }, replayName: 'variant' },
       fixtures.map((f) => ({ workflowId: f.name, history: loadHistory(f.json) })),
     );
     const errors: Record<string, unknown> = {};

@@ -8,6 +8,8 @@ import { createBareActivities } from '../workflows/bare-activities';
  * The engine-bound worker: bench/workflows/bare-email-change.ts with no-op activities, on its own
  * task queue, with the same Worker options as src/worker.ts's createWorker (all SDK defaults).
  * Each "mail" is reported to the bench over IPC. Ends on SIGTERM/SIGINT once in-flight tasks finish.
+ * No payload codec (the product's worker has one): its payloads are synthetic, and the engine bound
+ * is what Temporal does without the service's own CPU.
  */
 export async function createBareWorker(opts: {
   connection: NativeConnection;

@@ -13,6 +13,7 @@ import { createLogger } from '../../src/log';
 import { installTemporalRuntime } from '../../src/temporal-runtime';
 import { createMailTransport } from '../../src/mail/transport';
 import { createWorker } from '../../src/worker';
+import { dataConverter } from '../../src/codec/data-converter';
 import { listen, closeServer } from '../../src/api/server';
 import { startTemporalDevServer, type TemporalDevServer } from '../../src/dev/temporal';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/dev/postgres';
@@ -55,7 +56,11 @@ export interface Stack {
   smtp: SmtpCapture;
   /** The bench's own pool: seeding users and reading sizes, never on the measured path. */
   pool: pg.Pool;
-  /** The bench's own Temporal client (the engine-bound flows, task-queue checks). */
+  /**
+   * The bench's own Temporal client (the engine-bound flows, task-queue checks). No payload codec,
+   * on purpose: the bare workflow carries synthetic data only, so the engine bound excludes the
+   * codec's CPU, which the product flows (API and worker, PAYLOAD_KEYS) pay.
+   */
   client: Client;
   taskQueue: string;
   bareTaskQueue: string;
@@ -208,7 +213,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         const apiPool = createPool(databaseUrl, config.databasePoolSize, serviceLog);
         const apiConnection = await Connection.connect({ address: temporalAddress });
         const server: http.Server = await listen(
-          { config, pool: apiPool, temporal: new Client({ connection: apiConnection, namespace }), log: serviceLog },
+          { config, pool: apiPool, temporal: new Client({ connection: apiConnection, namespace, dataConverter: dataConverter(config.payloadKeys) }), log: serviceLog },
           apiPort,
           '127.0.0.1',
         );

@@ -131,11 +131,11 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
      */
     async prepareVerificationLink(args: { messageKey: string; changeId: string; purpose: Purpose; to: string; linkTtlMs: number }) {
       const expiresAt = Date.now() + args.linkTtlMs;
-      const token = createLinkToken(config.tokenSecret, { changeId: args.changeId, purpose: args.purpose, expiresAt });
+      const token = createLinkToken(config.tokenKeys, { changeId: args.changeId, purpose: args.purpose, expiresAt });
       await pool.query(
         `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key) DO NOTHING`,
-        [args.messageKey, args.changeId, `verify-${args.purpose}`, args.to, tokenVerifier(token), sealToken(config.tokenSecret, token, args.messageKey), new Date(expiresAt)],
+        [args.messageKey, args.changeId, `verify-${args.purpose}`, args.to, tokenVerifier(token), sealToken(config.tokenKeys, token, args.messageKey), new Date(expiresAt)],
       );
       const { rows } = await pool.query<{ verifier: string; linkExpiresAt: Date }>(
         'SELECT token_verifier AS verifier, link_expires_at AS "linkExpiresAt" FROM mail_messages WHERE message_key = $1',
@@ -158,7 +158,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           purpose: args.purpose,
           kind: args.kind ?? args.input.kind,
           newEmail: args.input.newEmail,
-          link: linkFor(unsealToken(config.tokenSecret, prepared.sealed, args.messageKey)),
+          link: linkFor(unsealToken(config.tokenKeys, prepared.sealed, args.messageKey)),
           linkExpiresAt: prepared.linkExpiresAt.getTime(),
           requestedAt: args.input.requestedAt,
           requestedBy: args.input.requestedBy,

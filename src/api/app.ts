@@ -7,7 +7,7 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { SmtpCapture } from '../dev/smtp-capture';
 import { Accounts } from '../accounts/accounts';
-import { errorHandler, requestContext, securityHeaders, type AppState } from './middleware';
+import { apiCors, errorHandler, requestContext, requireBodyType, securityHeaders, type AppState } from './middleware';
 import { accountRoutes } from './routes/accounts';
 import { healthRoutes } from './routes/health';
 import { outboxRoutes } from './routes/outbox';
@@ -20,6 +20,8 @@ import { SignInThrottle } from '../auth/sign-in-throttle';
 import { EmailChangeService } from '../email-change/service';
 import { Devices } from '../accounts/devices';
 import { deviceRoutes } from './routes/devices';
+import { docsRoutes } from './routes/docs';
+import { codecServer } from '../codec/routes';
 
 export interface ApiDeps {
   config: Config;
@@ -49,6 +51,9 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   app.use(requestContext(deps.log));
   app.use(errorHandler());
   app.use(securityHeaders());
+  if (deps.config.codec.authToken) app.use(codecServer(deps.config));
+  app.use(apiCors(deps.config.corsOrigins));
+  app.use(requireBodyType());
   app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: BODY_LIMIT, formLimit: BODY_LIMIT, jsonStrict: true }));
 
   const router = new Router<AppState>();
@@ -58,6 +63,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
     deviceRoutes(accounts, devices, guard).routes(),
     linkPageRoutes(emailChange).routes(),
     healthRoutes(deps.pool, deps.temporal).routes(),
+    docsRoutes(deps.config.publicBaseUrl).routes(),
   );
   if (deps.outbox) router.use(outboxRoutes(deps.outbox).routes());
   app.use(router.routes()).use(router.allowedMethods({ throw: true }));

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
+import cors from '@koa/cors';
 import type { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/pool';
 import type { Logger } from '../log';
-import { AppError, unauthenticated, unavailable } from './errors';
+import { AppError, bearerChallenge, unauthenticated, unavailable } from './errors';
 import type { Accounts, User } from '../accounts/accounts';
 
 export interface AppState {
@@ -61,6 +62,7 @@ export function errorHandler(): Koa.Middleware<AppState> {
       if (err.status >= 500) ctx.state.log?.error({ err: caught }, 'request failed');
       ctx.status = err.status;
       for (const [name, value] of Object.entries(err.headers ?? {})) ctx.set(name, value);
+      if (err.status === 401 && !ctx.response.get('WWW-Authenticate')) ctx.set('WWW-Authenticate', bearerChallenge());
       ctx.body = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
     }
   };
@@ -80,12 +82,16 @@ export function toAppError(err: unknown): AppError {
   return new AppError(500, 'INTERNAL', 'Something went wrong on our side');
 }
 
-/** Parses input with a zod schema; a failure is a 400 listing each bad field. */
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+/**
+ * Parses input with a zod schema; a failure is a 400 listing each bad field. Body fields are named
+ * as they are (`auth.password`, `(body)` for the body as a whole); `where` prefixes path and query
+ * parameters (`params.id`, `query.email`).
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, where?: 'params' | 'query'): z.output<S> {
   const result = schema.safeParse(input ?? {});
   if (result.success) return result.data;
   const fields = result.error.issues.map((issue) => ({
-    path: issue.path.join('.') || '(body)',
+    path: where ? [where, ...issue.path].join('.') : issue.path.join('.') || '(body)',
     message: issue.message,
   }));
   throw new AppError(400, 'VALIDATION_FAILED', `Invalid input: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, { fields });
@@ -97,10 +103,47 @@ export function requireUser(accounts: Accounts): Koa.Middleware<AppState> {
     const match = /^Bearer ([A-Za-z0-9_-]{20,100})$/.exec(ctx.get('Authorization'));
     if (!match) throw unauthenticated();
     const user = await accounts.userForToken(match[1]!);
-    if (!user) throw unauthenticated('The session is unknown or has expired; sign in again');
+    if (!user) throw unauthenticated('The session is unknown or has expired; sign in again', 'invalid_token');
     ctx.state.user = user;
     await next();
   };
+}
+
+/** Body types each part of the app reads; a body of any other type is 415 rather than silently ignored. */
+const BODY_TYPES: [prefix: string, types: string[]][] = [
+  ['/v1/', ['application/json', '+json']],
+  // The link pages' buttons post forms; an app may post the same token as JSON.
+  ['/verify-email', ['application/x-www-form-urlencoded', 'application/json', '+json']],
+];
+
+/** Refuses a request body whose Content-Type the route does not read (415 UNSUPPORTED_MEDIA_TYPE). */
+export function requireBodyType(): Koa.Middleware<AppState> {
+  return async (ctx, next) => {
+    const rule = BODY_TYPES.find(([prefix]) => ctx.path.startsWith(prefix));
+    // An empty body (Content-Length: 0, as fetch sends on a bodiless POST) is no body of any type.
+    const length = ctx.request.length;
+    const hasBody = length === undefined ? Boolean(ctx.get('Transfer-Encoding')) : length > 0;
+    if (rule && hasBody && !ctx.request.is(rule[1])) {
+      throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', `Send the body as ${rule[1].filter((t) => !t.startsWith('+')).join(' or ')}`);
+    }
+    await next();
+  };
+}
+
+/**
+ * CORS for the /v1 API only (the link pages are same-origin forms; /codec has its own): browser apps
+ * on the allowed origins may call it with a bearer token. No cookies, so no credentials mode.
+ */
+export function apiCors(allowedOrigins: string[]): Koa.Middleware<AppState> {
+  const allowed = new Set(allowedOrigins);
+  const handle = cors({
+    origin: (ctx) => (allowed.has(ctx.get('Origin')) ? ctx.get('Origin') : ''),
+    allowMethods: ['GET', 'POST', 'DELETE'],
+    allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
+    exposeHeaders: ['X-Request-Id', 'Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate'],
+    maxAge: 600,
+  });
+  return async (ctx, next) => (ctx.path.startsWith('/v1/') ? handle(ctx, next) : next());
 }
 
 /** Security headers every answer carries; link pages and JSON alike never leak the URL onwards. */

@@ -1,6 +1,8 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { createApp, type ApiDeps } from './app';
+import { dataConverter } from '../codec/data-converter';
+import type { PayloadKey } from '../codec/payload-keys';
 import { createPool } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { createLogger } from '../log';
@@ -23,10 +25,13 @@ export function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-/** A Temporal client that connects on first use, so the API can start (and say "not ready") while Temporal is down. */
-export function createTemporalClient(address: string, namespace: string): Client {
+/**
+ * A Temporal client that connects on first use, so the API can start (and say "not ready") while
+ * Temporal is down; it encrypts what it sends (inputs, update arguments) and decrypts what it reads.
+ */
+export function createTemporalClient(address: string, namespace: string, payloadKeys: PayloadKey[]): Client {
   // A short connect timeout: with Temporal down, requests answer 503 in seconds instead of waiting 10 s to connect.
-  return new Client({ connection: Connection.lazy({ address, connectTimeout: '2s' }), namespace });
+  return new Client({ connection: Connection.lazy({ address, connectTimeout: '2s' }), namespace, dataConverter: dataConverter(payloadKeys) });
 }
 
 async function run(): Promise<void> {
@@ -37,7 +42,7 @@ async function run(): Promise<void> {
   }
   await migrate(config.databaseUrl, log);
   const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
-  const temporal = createTemporalClient(config.temporal.address, config.temporal.namespace);
+  const temporal = createTemporalClient(config.temporal.address, config.temporal.namespace, config.payloadKeys);
   const server = await listen({ config, pool, temporal, log }, config.port);
   log.info({ port: config.port, publicBaseUrl: config.publicBaseUrl }, 'API listening');
   const stop = async (signal: string) => {

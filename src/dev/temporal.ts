@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { freePort, waitForPort } from './ports';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
@@ -60,9 +61,29 @@ export interface DevServerOptions {
   port?: number;
   /** Web UI port; no UI when omitted. */
   uiPort?: number;
+  /** The UI's remote codec endpoint (it posts to `<endpoint>/decode`), so it shows decrypted payloads. */
+  uiCodecEndpoint?: string;
   namespace?: string;
   /** false: the dev server's stock settings instead of DEV_SERVER_TUNING (the bench's baseline). */
   tuned?: boolean;
+  /** How long the namespace keeps closed workflows' histories (TEMPORAL_RETENTION); DEV_RETENTION_MS when omitted. */
+  retentionMs?: number;
+}
+
+/** Closed histories (addresses, encrypted under PAYLOAD_KEYS) are kept this long, then deleted (docs/privacy.md). */
+export const DEV_RETENTION_MS = 7 * 24 * 3_600_000;
+
+/**
+ * `temporal server start-dev` has no retention flag (its namespaces get 24h): set it through the
+ * UpdateNamespace call, as `temporal operator namespace update --retention` does.
+ */
+export async function setNamespaceRetention(address: string, namespace: string, retentionMs: number): Promise<void> {
+  const connection = await Connection.connect({ address, connectTimeout: 5_000 });
+  try {
+    await connection.workflowService.updateNamespace({ namespace, config: { workflowExecutionRetentionTtl: msToTs(retentionMs) } });
+  } finally {
+    await connection.close();
+  }
 }
 
 /**
@@ -86,7 +107,12 @@ const searchAttributeArgs = Object.values(SEARCH_ATTRIBUTES).flatMap((sa) => ['-
 export async function startTemporalDevServer(opts: DevServerOptions = {}): Promise<TemporalDevServer> {
   const cli = resolveTemporalCli(opts.cliPath);
   const namespace = opts.namespace ?? 'default';
-  if (cli.source === 'sdk-download') return startWithSdkDownload(namespace);
+  const retentionMs = opts.retentionMs ?? DEV_RETENTION_MS;
+  if (cli.source === 'sdk-download') {
+    const server = await startWithSdkDownload(namespace);
+    await setNamespaceRetention(server.address, namespace, retentionMs);
+    return server;
+  }
 
   const port = opts.port ?? (await freePort());
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error', ...searchAttributeArgs];
@@ -97,6 +123,7 @@ export async function startTemporalDevServer(opts: DevServerOptions = {}): Promi
   }
   if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort));
   else args.push('--headless');
+  if (opts.uiPort !== undefined && opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   if (opts.tuned !== false) args.push(...DEV_SERVER_TUNING);
 
   const child = spawn(cli.path, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -107,6 +134,7 @@ export async function startTemporalDevServer(opts: DevServerOptions = {}): Promi
   );
   const address = `127.0.0.1:${port}`;
   await Promise.race([waitUntilServing(address, namespace), exited]);
+  await setNamespaceRetention(address, namespace, retentionMs);
   exited.catch(() => undefined);
   return {
     address,

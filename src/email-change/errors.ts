@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { AppError } from '../api/errors';
-import { DeclineCode, FailureType, type ChangeStateName, type LinkDeadReason } from '../workflows/messages';
+import { DeclineCode, FailureType, type ChangeStateName, type ChangeStatus, type LinkDeadReason } from '../workflows/messages';
+import type { ReasonCode } from '../api/schemas';
 
 /** R-ERR answers of the flow: the workflow's typed refusals and the request rows' final states. */
 
@@ -15,7 +16,8 @@ const DEAD_REASON: Partial<Record<ChangeStateName, LinkDeadReason>> = {
 export const deadReasonOf = (state: ChangeStateName): LinkDeadReason => DEAD_REASON[state] ?? 'finished';
 
 export const invalidToken = () => new AppError(400, 'INVALID_TOKEN', 'This link is not valid');
-export const noPendingChange = () => new AppError(404, 'NOT_FOUND', 'There is no pending email change');
+/** One answer for "nothing pending" wherever it is found out: the API looked, or the workflow had just closed. */
+export const noPendingChange = (message = 'There is no pending email change') => new AppError(404, 'NO_PENDING_CHANGE', message);
 export const linkExpired = (reason: LinkDeadReason, message: string) => new AppError(410, 'LINK_EXPIRED', message, { reason });
 
 /** A DECLINED request: another account won the address, or the account's own address moved meanwhile. */
@@ -43,9 +45,28 @@ export function fromWorkflowFailure(failure: ApplicationFailure): AppError {
       return new AppError(429, 'RATE_LIMITED', failure.message, { retryAfterSeconds: seconds, ...(details.resendsLeft === 0 ? { resendsLeft: 0 } : {}) }, { 'Retry-After': String(seconds) });
     }
     default:
-      return new AppError(409, 'NOT_PENDING', failure.message);
+      // FailureType.notPending: closed (nothing pending), or every address confirmed and the change being applied.
+      return failure.message.startsWith('Every address is confirmed')
+        ? new AppError(409, 'CHANGE_BEING_APPLIED', failure.message)
+        : noPendingChange(failure.message);
   }
 }
+
+/** Why a request ended, for programs (`reasonCode`), from its state and the text the flow recorded. */
+export function reasonCodeOf(change: Pick<ChangeStatus, 'state' | 'reason'>): ReasonCode | null {
+  switch (change.state) {
+    case 'SUPERSEDED':
+    case 'CANCELLED':
+    case 'EXPIRED':
+      return change.state;
+    case 'DECLINED':
+      return change.reason?.startsWith(DeclineCode.accountEmailChanged) ? 'ACCOUNT_EMAIL_CHANGED' : 'EMAIL_TAKEN';
+    default:
+      return null;
+  }
+}
+
+export const withReasonCode = <T extends ChangeStatus>(change: T): T & { reasonCode: ReasonCode | null } => ({ ...change, reasonCode: reasonCodeOf(change) });
 
 export function isClosedWorkflowError(err: unknown): boolean {
   const text = err instanceof Error ? `${err.name} ${err.message}` : '';

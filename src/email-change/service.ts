@@ -129,6 +129,11 @@ export class EmailChangeService {
     return { change, lock };
   }
 
+  /** R-LOCK: where the user's re-authentication lock stands (start and resend answer it beside the change). */
+  lockStatus(userId: string): Promise<LockStatus> {
+    return this.guard.status(userId);
+  }
+
   async pendingChange(userId: string): Promise<ChangeStatus | null> {
     const change = await this.currentChange(userId);
     return change?.state === 'REQUESTED' ? change : null;
@@ -200,7 +205,7 @@ export class EmailChangeService {
 
   /** What the link page should offer, consuming nothing; Temporal out of reach is "try again" (503), never "finished". */
   async inspectLink(token: unknown): Promise<LinkView> {
-    const claims = verifyLinkToken(this.config.tokenSecret, token);
+    const claims = verifyLinkToken(this.config.tokenKeys, token);
     if (!claims) return { kind: 'invalid' };
     const row = await this.requests.byId(claims.changeId);
     if (!row) return { kind: 'invalid' };
@@ -229,7 +234,7 @@ export class EmailChangeService {
   // ── helpers ────────────────────────────────────────────────────────────────
 
   private claims(token: unknown): LinkToken {
-    const claims = verifyLinkToken(this.config.tokenSecret, token);
+    const claims = verifyLinkToken(this.config.tokenKeys, token);
     if (!claims) throw invalidToken();
     return claims;
   }

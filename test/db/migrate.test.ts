@@ -27,7 +27,7 @@ describe('migrations', () => {
 
   it('apply once when three processes start at the same moment, then are a no-op', async () => {
     const results = await Promise.all([migrate(url, log), migrate(url, log), migrate(url, log)]);
-    expect(results.flat()).toEqual(['001_foundation', '002_email_change', '003_devices_and_idempotency', '004_rate_limits', '005_idempotency_lease', '006_link_verifiers']);
+    expect(results.flat()).toEqual(['001_foundation', '002_email_change', '003_devices_and_idempotency', '004_rate_limits', '005_idempotency_lease', '006_link_verifiers', '007_erasure']);
     expect(await migrate(url, log)).toEqual([]);
 
     const db = new pg.Client(url);

@@ -51,6 +51,8 @@ describe('R-CONFLICT', () => {
       const state = await stack.pool.query('SELECT state, reason FROM email_change_requests WHERE id = $1', [loser.change.id]);
       expect(state.rows[0].state).toBe('DECLINED');
       expect(state.rows[0].reason).toMatch(/another account/);
+      const loserUser = loser.change.id === changeA.id ? a : b;
+      expect((await api.get('/v1/email/change', { token: loserUser.token })).body.change).toMatchObject({ state: 'DECLINED', reasonCode: 'EMAIL_TAKEN' });
       const page = await fetch(`${stack.baseUrl}/verify-email?token=${loser.token}`);
       expect(page.status).toBe(409);
       expect(await page.text()).toContain('This address belongs to another account');

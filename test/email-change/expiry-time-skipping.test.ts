@@ -13,6 +13,9 @@ import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 import { workflowIdFor, type ChangeStatus, type EmailChangeInput } from '../../src/workflows/messages';
 import { linkIn, tokenOf } from '../helpers/flow';
 import { startTimeSkippingEnv } from '../helpers/time-skipping';
+import { dataConverter } from '../../src/codec/data-converter';
+import { EncryptionCodec } from '../../src/codec/encryption-codec';
+import { decodeHistoryInPlace } from '../../src/codec/history-payloads';
 
 /**
  * R-EXPIRE with the DEFAULT lifetimes (EMAIL_CHANGE_TTL=24h, EMAIL_LINK_TTL=1h): on Temporal's
@@ -49,8 +52,10 @@ beforeAll(async () => {
   const log = createLogger(config.logLevel);
   pool = createPool(config.databaseUrl!, config.databasePoolSize, log);
 
-  env = await startTimeSkippingEnv();
+  // The client and the worker encrypt payloads as the service's do (PAYLOAD_KEYS left at its default).
+  env = await startTimeSkippingEnv('default', dataConverter(config.payloadKeys));
   worker = await Worker.create({
+    dataConverter: dataConverter(config.payloadKeys),
     connection: env.nativeConnection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
@@ -149,10 +154,11 @@ describe('R-EXPIRE with the default 24 h request lifetime (time-skipping test se
 
     // R-TOKEN: only the hash ever reaches the workflow; the mailed token is nowhere in its history.
     // JSON.stringify alone shows payloads base64-encoded (it would not find the token even there),
-    // so the history is searched again with every payload decoded.
+    // so the history is searched again with every payload decoded; as stored, the address is encrypted.
     expect(JSON.stringify(history)).not.toContain(token);
-    const text = decodedText(history);
-    expect(text).toContain(email); // the decoded payloads are searched (the input carries the address)
+    expect(decodedText(history)).not.toContain(email);
+    const text = decodedText(await decodeHistoryInPlace(history, new EncryptionCodec(config.payloadKeys)));
+    expect(text).toContain(email); // the decrypted payloads are searched (the input carries the address)
     expect(text).not.toContain(token);
   });
 });

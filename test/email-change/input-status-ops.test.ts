@@ -3,6 +3,8 @@ import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
 import { startChange, tokenFromMail } from '../helpers/flow';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
+import { EncryptionCodec } from '../../src/codec/encryption-codec';
+import { decodeHistoryInPlace } from '../../src/codec/history-payloads';
 
 let stack: TestStack;
 let api: ApiClient;
@@ -115,6 +117,7 @@ describe('R-STATUS at every step', () => {
       confirmations: { new: false, old: null },
       resendsLeft: 5,
       reason: null,
+      reasonCode: null,
     });
     expect(pending.delivery.new).toMatchObject({ status: 'sent', attempts: 1 });
     expect(new Date(pending.linkExpiresAt).getTime()).toBeGreaterThan(Date.now() + 50 * 60_000);
@@ -156,8 +159,8 @@ describe('R-OPS operators', () => {
     }
     expect(found).toEqual([`email-change-${user.id}`]);
 
-    // Payload bytes decoded to text, so a token anywhere in an input, result or failure would show.
-    const history = JSON.stringify(await handle.fetchHistory(), (k, v) =>
+    // Payloads decrypted and their bytes decoded to text, so a token anywhere in an input, result or failure would show.
+    const history = JSON.stringify(await decodeHistoryInPlace(await handle.fetchHistory(), new EncryptionCodec(stack.config.payloadKeys)), (k, v) =>
       v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
     );
     expect(history).toContain(email); // the decoding works: the request's input is there

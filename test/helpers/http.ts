@@ -1,3 +1,19 @@
+import { expect } from 'vitest';
+
+/**
+ * The acceptance tests check every answer against the OpenAPI document (test/helpers/openapi-check.ts):
+ * an undocumented status or a body that does not match fails the test. OPENAPI_CHECK=all turns it on
+ * for every test file, OPENAPI_CHECK=off turns it off; `contract: false` on one call skips it.
+ */
+const ACCEPTANCE_FILES = /[\\/]test[\\/](api|email-change)[\\/][^\\/]+\.test\.ts$/;
+function contractChecked(): boolean {
+  if (process.env.OPENAPI_CHECK === 'off') return false;
+  return process.env.OPENAPI_CHECK === 'all' || ACCEPTANCE_FILES.test(expect.getState().testPath ?? '');
+}
+
+/** How many answers this process checked against the document (a test asserts the check ran). */
+export const contractStats = { checked: 0 };
+
 export interface ApiResponse<T = any> {
   status: number;
   headers: Headers;
@@ -11,6 +27,8 @@ export interface RequestOptions {
   raw?: string | Buffer;
   token?: string;
   headers?: Record<string, string>;
+  /** false: do not check this answer against the OpenAPI document. */
+  contract?: boolean;
 }
 
 /** One HTTP request against the API, as a client app would make it. */
@@ -26,7 +44,14 @@ export async function call<T = any>(baseUrl: string, method: string, path: strin
   const text = await res.text();
   let parsed: unknown = text;
   if (res.headers.get('content-type')?.includes('json')) parsed = JSON.parse(text);
-  return { status: res.status, headers: res.headers, body: parsed as T, text };
+  const answer = { status: res.status, headers: res.headers, body: parsed as T, text };
+  if (opts.contract !== false && contractChecked()) {
+    const { openApiProblems } = await import('./openapi-check');
+    const problems = openApiProblems(method, path, answer);
+    contractStats.checked++;
+    if (problems.length) throw new Error(`answer outside the OpenAPI document: ${problems.join('; ')}\n${text.slice(0, 500)}`);
+  }
+  return answer;
 }
 
 /** A client bound to one API base URL. */

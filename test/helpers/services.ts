@@ -84,7 +84,7 @@ export async function startApi(env: Record<string, string>): Promise<FaultApi> {
   const config = loadConfig(env);
   const log = createLogger(config.logLevel, { service: 'fault-api' });
   const pool = createPool(config.databaseUrl!, config.databasePoolSize, log);
-  const temporal = createTemporalClient(config.temporal.address!, config.temporal.namespace);
+  const temporal = createTemporalClient(config.temporal.address!, config.temporal.namespace, config.payloadKeys);
   const server: http.Server = await listen({ config, pool, temporal, log }, config.port, '127.0.0.1');
   return {
     baseUrl: `http://127.0.0.1:${config.port}`,

@@ -1,4 +1,5 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { DataConverter } from '@temporalio/common';
 import { resolveTimeSkippingServer } from '../../src/dev/temporal';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 
@@ -10,9 +11,10 @@ const INDEXED_VALUE_TYPE_KEYWORD = 2;
  * the project's custom search attributes registered: it knows none of its own, and refuses a start
  * or an upsert that names one it does not know ("search attribute … is not defined").
  */
-export async function startTimeSkippingEnv(namespace = 'default'): Promise<TestWorkflowEnvironment> {
+export async function startTimeSkippingEnv(namespace = 'default', dataConverter?: DataConverter): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: resolveTimeSkippingServer() } },
+    client: { dataConverter },
   });
   try {
     await env.connection.operatorService.addSearchAttributes({

@@ -7,6 +7,8 @@ import { TEST_TOKEN_SECRET } from '../helpers/services';
 import { linkIn, startChange, tokenFromMail, tokenOf, userWithVerifiedEmail, waitForStatus } from '../helpers/flow';
 import { createLinkToken, proofOf, verifyLinkToken } from '../../src/tokens';
 import { verifyUpdate, workflowIdFor } from '../../src/workflows/messages';
+import { EncryptionCodec } from '../../src/codec/encryption-codec';
+import { decodeHistoryInPlace } from '../../src/codec/history-payloads';
 
 /**
  * Issue #9 items 2, 3 and 11: nothing an operator, a database reader or the signed-in user can
@@ -25,7 +27,8 @@ const rowState = async (id: string) => (await stack.pool.query('SELECT state FRO
 
 /** Every string in the run's history (payloads decoded), as an operator with Temporal access reads it. */
 async function historyStrings(userId: string): Promise<string[]> {
-  const history = await stack.temporal.workflow.getHandle(workflowIdFor(userId)).fetchHistory();
+  // Decrypted: the operator here holds PAYLOAD_KEYS too (the strongest reader of the history).
+  const history = await decodeHistoryInPlace(await stack.temporal.workflow.getHandle(workflowIdFor(userId)).fetchHistory(), new EncryptionCodec(stack.config.payloadKeys));
   const found: string[] = [];
   const walk = (v: unknown): void => {
     if (v instanceof Uint8Array) {
@@ -141,7 +144,7 @@ describe('a link shows its holder only what its mail showed (issue #9 item 11)',
     await startChange(api, user, email);
     const replaced = await tokenFromMail(stack.smtp, email, 0);
     await sleep(1_100);
-    expect((await api.post('/v1/email/change/resend', { token: user.token })).status).toBe(200);
+    expect((await api.post('/v1/email/change/resend', { token: user.token })).status).toBe(202);
     const current = await tokenFromMail(stack.smtp, email, 1);
     expect((await api.post('/v1/email/verify', { json: { token: current } })).status).toBe(200);
 

@@ -4,6 +4,7 @@ import type { LinkDeadReason } from '../../workflows/messages';
 import { AppError } from '../errors';
 import { escapeHtml, page } from '../html';
 import { toAppError, type AppContext, type AppState } from '../middleware';
+import { linkTokenForm, linkTokenQuery } from '../schemas';
 
 const startOver = '<p>To try again, open the app and start the email change from your profile.</p>';
 
@@ -56,7 +57,7 @@ function viewForError(err: AppError): LinkView | undefined {
   if (err.code === 'INVALID_TOKEN') return { kind: 'invalid' };
   if (err.code === 'EMAIL_TAKEN' || err.code === 'ACCOUNT_EMAIL_CHANGED') return { kind: 'declined', code: err.code };
   if (err.code === 'LINK_EXPIRED') return { kind: 'dead', reason, canResend: reason === 'expired' || reason === 'resent' };
-  if (err.code === 'NOT_PENDING') return { kind: 'dead', reason: 'finished', canResend: false };
+  if (err.code === 'NO_PENDING_CHANGE' || err.code === 'CHANGE_BEING_APPLIED') return { kind: 'dead', reason: 'finished', canResend: false };
   return undefined;
 }
 
@@ -71,7 +72,11 @@ function renderFailure(ctx: AppContext, err: unknown) {
   return render(ctx, failure.status, 'Something went wrong', `<p>Nothing was changed. Open the link from the email again in a little while.</p>${startOver}`);
 }
 
-const tokenOf = (value: unknown) => (typeof value === 'string' && value.length <= 512 ? value : '');
+/** The token from the query or the form (the schemas the OpenAPI document shows); anything else is no token. */
+const tokenOf = (schema: typeof linkTokenQuery | typeof linkTokenForm, input: unknown) => {
+  const parsed = schema.safeParse(input);
+  return (parsed.success && parsed.data.token) || '';
+};
 
 /**
  * R-VERIFY / R-LINK pages. GET only looks (mail scanners prefetch links); the person's button
@@ -81,7 +86,7 @@ export function linkPageRoutes(service: EmailChangeService): Router<AppState> {
   const router = new Router<AppState>();
 
   router.get('/verify-email', async (ctx) => {
-    const token = tokenOf(ctx.query.token);
+    const token = tokenOf(linkTokenQuery, ctx.query);
     try {
       renderView(ctx, await service.inspectLink(token), token);
     } catch (err) {
@@ -90,7 +95,7 @@ export function linkPageRoutes(service: EmailChangeService): Router<AppState> {
   });
 
   router.post('/verify-email', async (ctx) => {
-    const token = tokenOf((ctx.request.body as Record<string, unknown> | undefined)?.token);
+    const token = tokenOf(linkTokenForm, ctx.request.body);
     try {
       const result = await service.verify(token);
       if (result.alreadyConfirmed) return renderView(ctx, { kind: 'already-confirmed' }, token);
@@ -111,7 +116,7 @@ export function linkPageRoutes(service: EmailChangeService): Router<AppState> {
   });
 
   router.post('/verify-email/resend', async (ctx) => {
-    const token = tokenOf((ctx.request.body as Record<string, unknown> | undefined)?.token);
+    const token = tokenOf(linkTokenForm, ctx.request.body);
     try {
       await service.resendByToken(token);
       render(ctx, 202, 'A new link is on its way', '<p>We sent a new link. Open the newest email; earlier links no longer work.</p>');
