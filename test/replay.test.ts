@@ -9,7 +9,7 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { createLinkToken } from '../src/tokens';
 import { dataConverter, FAILURE_CONVERTER_PATH } from '../src/codec/data-converter';
 import { EncryptionCodec, keyIdOf } from '../src/codec/encryption-codec';
-import { decodeHistoryInPlace, payloadsIn } from '../src/codec/history-payloads';
+import { payloadsIn } from '../src/codec/history-payloads';
 import { parsePayloadKeys, type PayloadKey } from '../src/codec/payload-keys';
 import { FIXTURE_PAYLOAD_KEYS } from './fixtures/histories/fixture-payload-keys';
 

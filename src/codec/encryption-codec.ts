@@ -8,7 +8,7 @@ export const ENCODING = 'binary/encrypted';
 export const KEY_ID = 'encryption-key-id';
 const COMPRESSED = 'compression';
 /** Below this a payload never shrinks enough to pay for inflating it (measured: see the README's codec figures). */
-const COMPRESS_FROM_BYTES = 256;
+export const COMPRESS_FROM_BYTES = 256;
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
@@ -22,7 +22,11 @@ export class EncryptionCodec implements PayloadCodec {
   private readonly byId: Map<string, Buffer>;
   private readonly current: PayloadKey;
 
-  constructor(keys: PayloadKey[]) {
+  /** `compressFromBytes`: Infinity turns compression off (bench/codec-cost.ts compares). */
+  constructor(
+    keys: PayloadKey[],
+    private readonly compressFromBytes = COMPRESS_FROM_BYTES,
+  ) {
     if (keys.length === 0) throw new Error('EncryptionCodec needs at least one key');
     this.current = keys[0]!;
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
@@ -31,7 +35,7 @@ export class EncryptionCodec implements PayloadCodec {
   async encode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
       const plain = temporal.api.common.v1.Payload.encode(payload).finish();
-      const compressed = plain.length >= COMPRESS_FROM_BYTES ? deflateRawSync(plain) : undefined;
+      const compressed = plain.length >= this.compressFromBytes ? deflateRawSync(plain) : undefined;
       const body = compressed && compressed.length < plain.length ? compressed : plain;
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', this.current.key, iv);

@@ -44,11 +44,10 @@ export function fromWorkflowFailure(failure: ApplicationFailure): AppError {
       const seconds = Math.max(1, Math.ceil((details.retryAfterMs ?? 1000) / 1000));
       return new AppError(429, 'RATE_LIMITED', failure.message, { retryAfterSeconds: seconds, ...(details.resendsLeft === 0 ? { resendsLeft: 0 } : {}) }, { 'Retry-After': String(seconds) });
     }
+    case FailureType.beingApplied:
+      return new AppError(409, 'CHANGE_BEING_APPLIED', failure.message);
     default:
-      // FailureType.notPending: closed (nothing pending), or every address confirmed and the change being applied.
-      return failure.message.startsWith('Every address is confirmed')
-        ? new AppError(409, 'CHANGE_BEING_APPLIED', failure.message)
-        : noPendingChange(failure.message);
+      return noPendingChange(failure.message);
   }
 }
 

@@ -173,7 +173,7 @@ function checkOpen(s: ChangeState, ref: ChangeRef): void {
     throw ApplicationFailure.create({ type: FailureType.notPending, message: 'This request is no longer pending', nonRetryable: true });
   }
   if (allConfirmed(s)) {
-    throw ApplicationFailure.create({ type: FailureType.notPending, message: 'Every address is confirmed; the change is being applied', nonRetryable: true });
+    throw ApplicationFailure.create({ type: FailureType.beingApplied, message: 'Every address is confirmed; the change is being applied', nonRetryable: true });
   }
 }
 

@@ -101,6 +101,7 @@ export const FailureType = {
   linkExpired: 'LINK_EXPIRED',
   rateLimited: 'RATE_LIMITED',
   notPending: 'NOT_PENDING',
+  beingApplied: 'BEING_APPLIED',
 } as const;
 
 export const statusQuery = defineQuery<ChangeStatus>('status');

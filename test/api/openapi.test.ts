@@ -8,6 +8,7 @@ import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, call, contractStats, signedInUser, uniqueEmail } from '../helpers/http';
 import { openApiProblems } from '../helpers/openapi-check';
 import { tokenFromMail } from '../helpers/flow';
+import { startWithBiometric } from '../../scripts/biometric-client';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -98,6 +99,15 @@ describe('the typed client (src/client) end to end, every answer checked against
     expect(nothing.error?.error.code).toBe('NO_PENDING_CHANGE');
     const signedOut = await anonymous.GET('/v1/me');
     expect(signedOut.error?.error.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('the example client (scripts/biometric-client.ts) registers a key and starts a change through it', async () => {
+    const user = await signedInUser(apiClient(stack.baseUrl));
+    const email = uniqueEmail('bio-example');
+    const { device, started } = await startWithBiometric(stack.baseUrl, user.username, user.password, email);
+    expect(device.name).toBe('Example phone');
+    expect(started.change).toMatchObject({ state: 'REQUESTED', newEmail: email });
+    expect(started.lock).toMatchObject({ locked: false });
   });
 
   it('the acceptance tests checked their answers (this file too)', async () => {

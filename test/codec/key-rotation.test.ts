@@ -147,8 +147,6 @@ describe('PAYLOAD_KEYS rotation (issue #10)', () => {
     const history = () => bare.workflow.getHandle(workflowIdFor(user.id)).fetchHistory();
 
     await expect(decodeHistoryInPlace(await history(), new EncryptionCodec(keys(B)))).rejects.toThrow(`payload encrypted with key "${idOf(A)}", which is not in PAYLOAD_KEYS`);
-    const readable = JSON.stringify(await decodeHistoryInPlace(await history(), new EncryptionCodec(keys(`${B},${A}`))), (_k, v) => v);
-    expect(readable.length).toBeGreaterThan(0);
     const decoded = await decodeHistoryInPlace(await history(), new EncryptionCodec(keys(A)));
     const input = decoded.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
     expect(JSON.parse(Buffer.from(input.data!).toString('utf8'))).toMatchObject({ newEmail: email });

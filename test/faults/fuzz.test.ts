@@ -183,6 +183,8 @@ const NUL = '\u0000';
 
 /** 414/431: Node's HTTP parser refuses a URL or headers over its limit before the app sees them, which is fine. */
 const oneOf = (status: number, allowed: number[], what: string) => expect([...allowed, 414, 431], `${what}: unexpected ${status}`).toContain(status);
+/** A body of a type the route does not read is refused with 415 (issue #11) before anything else is looked at. */
+const withBody = (allowed: number[]) => [...allowed, 415];
 const describeReq = (req: FuzzRequest) => JSON.stringify(req).slice(0, 300);
 
 describe(`fuzzing with ${RUNS} generated requests per endpoint: never a 5xx, nothing written`, () => {
@@ -192,7 +194,7 @@ describe(`fuzzing with ${RUNS} generated requests per endpoint: never a 5xx, not
       fc.tuple(jsonRequests(body), requestIds),
       async ([req, requestId]) => {
         const res = await send('POST', '/v1/users', req, { 'x-request-id': requestId });
-        oneOf(res.status, [400, 413], describeReq(req));
+        oneOf(res.status, withBody([400, 413]), describeReq(req));
       },
       [
         [json({ username: `a${NUL}b`, password: 'correct horse battery' }), undefined],
@@ -212,7 +214,7 @@ describe(`fuzzing with ${RUNS} generated requests per endpoint: never a 5xx, not
       async ([req, requestId]) => {
         const res = await send('POST', '/v1/sessions', req, { 'x-request-id': requestId });
         // Wrong sign-in passwords are counted tries now (issue #9): the username backs off (429) and the account locks.
-        oneOf(res.status, [400, 401, 413, 429], describeReq(req));
+        oneOf(res.status, withBody([400, 401, 413, 429]), describeReq(req));
       },
       [
         [json({ username: `a${NUL}b`, password: 'wrong password' }), undefined],
@@ -238,7 +240,7 @@ describe(`fuzzing with ${RUNS} generated requests per endpoint: never a 5xx, not
       fc.tuple(jsonRequests(body), authorization),
       async ([req, authz]) => {
         const res = await send('POST', '/v1/email/change', req, { authorization: authz });
-        oneOf(res.status, [400, 401, 413], describeReq(req));
+        oneOf(res.status, withBody([400, 401, 413]), describeReq(req));
       },
       [
         [json({ email: `a${NUL}b@example.com`, auth: { method: 'password', password: `x${NUL}` } }), `Bearer ${target.token}`],
@@ -252,7 +254,7 @@ describe(`fuzzing with ${RUNS} generated requests per endpoint: never a 5xx, not
     const authorization = fc.oneof({ arbitrary: fc.constant(`Bearer ${target.token}`), weight: 4 }, { arbitrary: badAuthorization, weight: 1 });
     await run(fc.tuple(jsonRequests(fieldsBody({ force: fc.boolean(), email: fc.emailAddress() })), authorization), async ([req, authz]) => {
       const res = await send('POST', '/v1/email/change/resend', req, { authorization: authz });
-      oneOf(res.status, [400, 401, 413, 429], describeReq(req));
+      oneOf(res.status, withBody([400, 401, 413, 429]), describeReq(req));
     });
   });
 
@@ -260,7 +262,7 @@ describe(`fuzzing with ${RUNS} generated requests per endpoint: never a 5xx, not
     const authorization = fc.oneof(badAuthorization, fc.constant(`Bearer ${bystander.token}`));
     await run(fc.tuple(jsonRequests(anyValue), authorization, queryStrings('id', nastyString)), async ([req, authz, query]) => {
       const res = await send('DELETE', `/v1/email/change?${query}`, req, { authorization: authz });
-      oneOf(res.status, authz === `Bearer ${bystander.token}` ? [404] : [401], describeReq(req));
+      oneOf(res.status, withBody(authz === `Bearer ${bystander.token}` ? [404] : [401]), describeReq(req));
     });
   });
 
@@ -271,7 +273,7 @@ describe(`fuzzing with ${RUNS} generated requests per endpoint: never a 5xx, not
       jsonRequests(body),
       async (req) => {
         const res = await send('POST', '/v1/email/verify', req);
-        oneOf(res.status, [400, 413], describeReq(req));
+        oneOf(res.status, withBody([400, 413]), describeReq(req));
         if (res.status === 400) expect(['VALIDATION_FAILED', 'INVALID_TOKEN']).toContain(res.json.error.code);
       },
       [json({ token: `${realToken}${NUL}` }), json({ token: `${realToken.slice(0, -1)}${realToken.endsWith('A') ? 'B' : 'A'}` }), json({ token: realToken, extra: 1 }), json({ token: [realToken] })],
@@ -304,7 +306,7 @@ describe(`fuzzing with ${RUNS} generated requests per endpoint: never a 5xx, not
       async (req) => {
         if (req.kind === 'raw' && new URLSearchParams(req.body).getAll('token').includes(realToken)) return; // a real press
         const res = await send('POST', '/verify-email', req);
-        oneOf(res.status, [400, 413], describeReq(req));
+        oneOf(res.status, withBody([400, 413]), describeReq(req));
       },
       [form({ token: `${realToken}${NUL}` }), form({ token: `${realToken.slice(0, -1)}${realToken.endsWith('A') ? 'B' : 'A'}` }), form({ 'token[]': realToken })],
     );
@@ -313,7 +315,7 @@ describe(`fuzzing with ${RUNS} generated requests per endpoint: never a 5xx, not
   it('POST /verify-email/resend (the "send a new link" form)', { timeout: 180_000 }, async () => {
     await run(formRequests(fc.oneof(tokensNear(realToken), fc.constant(realToken), anyValue)), async (req) => {
       const res = await send('POST', '/verify-email/resend', req);
-      oneOf(res.status, [400, 413, 429], describeReq(req));
+      oneOf(res.status, withBody([400, 413, 429]), describeReq(req));
     });
   });
 });
