@@ -47,6 +47,8 @@ export function isTemporalUnavailable(err: unknown): boolean {
   for (let e = err as { code?: unknown; name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
     if (e.code === 14 || e.code === 4 || e.name === 'TransportError' || e.name === 'ConnectionError') return true;
     if (e.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return true;
+    // The run cannot take messages until its failing workflow task succeeds (e.g. a payload key was removed): retry later.
+    if (e.code === 9 && /workflow task in failed state/i.test(String((e as { message?: unknown }).message))) return true;
   }
   return false;
 }
