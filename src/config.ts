@@ -38,6 +38,8 @@ const envSchema = z
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     PORT: port.default(3000),
+    // Where `npm start` listens: loopback unless set (its outbox page shows every live link, without a login).
+    HOST: z.string().regex(/^[A-Za-z0-9.:-]+$/, 'expected an address like 127.0.0.1 or 0.0.0.0').optional(),
     PUBLIC_BASE_URL: url(['http', 'https']).optional(),
     DATABASE_URL: url(['postgres', 'postgresql']).optional(),
     DATABASE_POOL_SIZE: positiveInt.max(200).default(10),
@@ -164,6 +166,8 @@ export interface Config {
   nodeEnv: 'development' | 'test' | 'production';
   logLevel: string;
   port: number;
+  /** `npm start`'s listen address (HOST); it binds 127.0.0.1 without it. */
+  host?: string;
   publicBaseUrl: string;
   databaseUrl?: string;
   databasePoolSize: number;
@@ -238,6 +242,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     nodeEnv: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     port: e.PORT,
+    host: e.HOST,
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,

