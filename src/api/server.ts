@@ -43,7 +43,7 @@ async function run(): Promise<void> {
   await migrate(config.databaseUrl, log);
   const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
   const temporal = createTemporalClient(config.temporal.address, config.temporal.namespace, config.payloadKeys);
-  const server = await listen({ config, pool, temporal, log }, config.port);
+  const server = await listen({ config, pool, temporal, log }, config.port, config.host ?? '0.0.0.0'); // a container's API serves every interface unless HOST says otherwise
   log.info({ port: config.port, publicBaseUrl: config.publicBaseUrl }, 'API listening');
   const stop = async (signal: string) => {
     log.info({ signal }, 'shutting down');
