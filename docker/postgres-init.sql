@@ -1,2 +1,2 @@
--- Temporal's auto-setup creates its own databases (temporal, temporal_visibility) as this user.
+-- The temporal-schema job (temporal-sql-tool create) creates Temporal's databases (temporal, temporal_visibility) as this user.
 ALTER USER app CREATEDB;

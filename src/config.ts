@@ -3,6 +3,7 @@ import { parseDuration } from './duration';
 import { weakSecretReason } from './secret-strength';
 import { DEFAULT_KEY_ID, parseTokenKeys, type TokenKey } from './tokens';
 import { DEV_PAYLOAD_KEYS, parsePayloadKeys, type PayloadKey } from './codec/payload-keys';
+import { temporalConnectionFromEnv, type TemporalConnectionOptions } from './temporal-connection';
 
 /** A duration written like `90s`, `15m`, `24h`, parsed to milliseconds. */
 const duration = z.string().transform((text, ctx) => {
@@ -47,7 +48,8 @@ const envSchema = z
       .string()
       .regex(/^[A-Za-z0-9.[\]:-]+:\d{1,5}$/, 'expected host:port')
       .optional(),
-    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    // Unset: the envconfig profile's namespace (src/temporal-connection.ts), else `default`.
+    TEMPORAL_NAMESPACE: z.string().min(1).optional(),
     TASK_QUEUE: z.string().min(1).default('email-change'),
     TEMPORAL_CLI_PATH: z.string().min(1).optional(),
     TEMPORAL_UI_PORT: port.default(8233),
@@ -126,6 +128,22 @@ const envSchema = z
     TRUST_PROXY: bool.prefault('false'),
     CONFIRM_OLD_EMAIL: bool.prefault('true'),
     DATA_DIR: z.string().min(1).default('.data'),
+    // Operations (issue #13): Temporal's standard client variables (read by @temporalio/envconfig in
+    // src/temporal-connection.ts: TLS, mTLS, API key, profiles) and the metrics and health endpoints.
+    TEMPORAL_API_KEY: z.string().min(1).optional(),
+    TEMPORAL_TLS: bool.optional(),
+    TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: z.string().min(1).optional(),
+    TEMPORAL_TLS_SERVER_CA_CERT_DATA: z.string().min(1).optional(),
+    TEMPORAL_TLS_CLIENT_CERT_PATH: z.string().min(1).optional(),
+    TEMPORAL_TLS_CLIENT_CERT_DATA: z.string().min(1).optional(),
+    TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().min(1).optional(),
+    TEMPORAL_TLS_CLIENT_KEY_DATA: z.string().min(1).optional(),
+    TEMPORAL_PROFILE: z.string().min(1).optional(),
+    TEMPORAL_CONFIG_FILE: z.string().min(1).optional(),
+    WORKER_HEALTH_PORT: port.optional(),
+    WORKER_SDK_METRICS_ADDRESS: z.string().regex(/^[A-Za-z0-9.[\]:-]+:\d{1,5}$/, 'expected host:port').optional(),
+    METRICS_AUTH_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   })
   .superRefine((env, ctx) => {
     if (env.TOKEN_SECRET && env.TOKEN_SECRETS) {
@@ -155,6 +173,10 @@ const envSchema = z
     } else if (env.CODEC_CORS_ORIGINS) {
       ctx.addIssue({ code: 'custom', path: ['CODEC_AUTH_TOKEN'], message: 'is required when NODE_ENV=production and the codec server is enabled (CODEC_CORS_ORIGINS is set)' });
     }
+    if (env.METRICS_AUTH_TOKEN) {
+      const weak = weakSecretReason(env.METRICS_AUTH_TOKEN);
+      if (weak) ctx.addIssue({ code: 'custom', path: ['METRICS_AUTH_TOKEN'], message: weak });
+    }
     if (!env.PUBLIC_BASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'is required when NODE_ENV=production (every link in mail starts with it)' });
     }
@@ -171,7 +193,7 @@ export interface Config {
   publicBaseUrl: string;
   databaseUrl?: string;
   databasePoolSize: number;
-  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; uiPort: number; retentionMs: number };
+  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; uiPort: number; retentionMs: number; connection: TemporalConnectionOptions };
   smtpUrl?: string;
   smtpAllowInsecure: boolean;
   mailFrom: string;
@@ -186,6 +208,8 @@ export interface Config {
   /** Origins whose browser apps may call the /v1 API (CORS); empty: none. */
   corsOrigins: string[];
   dataDir: string;
+  /** The worker's health and metrics server (off without a port); where the SDK's own exporter binds. Bearer token for the API's /metrics. */
+  observability: { workerHealthPort?: number; sdkMetricsAddress?: string; metricsAuthToken?: string };
   /** Durations in milliseconds. */
   sessionTtlMs: number;
   policy: EmailChangePolicy;
@@ -237,6 +261,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration: ${name}: ${issue.message}${shown}`);
   }
   const e = parsed.data;
+  const connection = temporalConnectionFromEnv(present as Record<string, string>);
+  if (typeof connection === 'string') throw new ConfigError(`Invalid configuration: ${connection}`);
   const tokenKeys = e.TOKEN_SECRETS ?? [{ id: DEFAULT_KEY_ID, secret: e.TOKEN_SECRET ?? DEV_TOKEN_SECRET }];
   return {
     nodeEnv: e.NODE_ENV,
@@ -247,12 +273,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     temporal: {
-      address: e.TEMPORAL_ADDRESS,
-      namespace: e.TEMPORAL_NAMESPACE,
+      address: connection.address,
+      namespace: connection.namespace,
       taskQueue: e.TASK_QUEUE,
       cliPath: e.TEMPORAL_CLI_PATH,
       uiPort: e.TEMPORAL_UI_PORT,
       retentionMs: e.TEMPORAL_RETENTION,
+      connection: connection.options,
     },
     smtpUrl: e.SMTP_URL,
     smtpAllowInsecure: e.SMTP_ALLOW_INSECURE,
@@ -262,10 +289,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     payloadKeys: e.PAYLOAD_KEYS ?? (parsePayloadKeys(DEV_PAYLOAD_KEYS) as PayloadKey[]),
     codec: {
       authToken: e.CODEC_AUTH_TOKEN,
-      corsOrigins: e.CODEC_CORS_ORIGINS ?? (e.TEMPORAL_ADDRESS ? [] : [`http://localhost:${e.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`]),
+      corsOrigins: e.CODEC_CORS_ORIGINS ?? (connection.address ? [] : [`http://localhost:${e.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`]),
     },
     corsOrigins: e.CORS_ORIGINS ?? [],
     dataDir: e.DATA_DIR,
+    observability: { workerHealthPort: e.WORKER_HEALTH_PORT, sdkMetricsAddress: e.WORKER_SDK_METRICS_ADDRESS, metricsAuthToken: e.METRICS_AUTH_TOKEN },
     sessionTtlMs: e.SESSION_TTL,
     policy: {
       linkTtlMs: e.EMAIL_LINK_TTL,

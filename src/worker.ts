@@ -9,6 +9,9 @@ import { createLogger } from './log';
 import { installTemporalRuntime } from './temporal-runtime';
 import { createMailTransport } from './mail/transport';
 import { exitOnConfigError } from './entry';
+import { temporalConnectionOptions } from './temporal-connection';
+import { instrumentActivities } from './observability/activity-metrics';
+import { sdkMetricsAddressFor, startWorkerHealthFor, type WorkerHealth } from './observability/worker-health';
 
 /** src/workflows/index.ts, or .js once built (spelled out: vitest's require cannot resolve a .ts file). */
 const WORKFLOWS_PATH = path.join(__dirname, 'workflows', `index${path.extname(__filename)}`);
@@ -38,7 +41,7 @@ export async function createWorker(
     namespace,
     taskQueue: deps.config.temporal.taskQueue,
     dataConverter: converter,
-    activities: createActivities({ temporal: new Client({ connection, namespace, dataConverter: converter }), ...deps }),
+    activities: instrumentActivities(createActivities({ temporal: new Client({ connection, namespace, dataConverter: converter }), ...deps }), deps.log),
     ...bundle,
     shutdownGraceTime: '10s',
     shutdownForceTime: '30s',
@@ -48,19 +51,23 @@ export async function createWorker(
 async function run(): Promise<void> {
   const config = exitOnConfigError();
   const log = createLogger(config.logLevel, { service: 'worker' });
-  installTemporalRuntime(log);
+  const sdkMetricsAddress = await sdkMetricsAddressFor(config);
+  installTemporalRuntime(log, { sdkMetricsAddress });
   if (!config.databaseUrl || !config.temporal.address || !config.smtpUrl) {
     throw new Error('the worker needs DATABASE_URL, TEMPORAL_ADDRESS and SMTP_URL (or run `npm start` for the embedded stack)');
   }
   await migrate(config.databaseUrl, log);
   const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const mail = createMailTransport(config.smtpUrl, { allowInsecure: config.smtpAllowInsecure });
+  let health: WorkerHealth | undefined;
   try {
     const worker = await createWorker(connection, { config, pool, mail, log });
+    health = await startWorkerHealthFor(config, worker, sdkMetricsAddress); // /readyz says 200 only while polling
     log.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
     await worker.run(); // returns after SIGINT/SIGTERM once in-flight tasks finish
   } finally {
+    await health?.close();
     mail.close();
     await connection.close();
     await pool.end();

@@ -22,6 +22,7 @@ import { Devices } from '../accounts/devices';
 import { deviceRoutes } from './routes/devices';
 import { docsRoutes } from './routes/docs';
 import { codecServer } from '../codec/routes';
+import { createApiMetrics } from '../observability/api-metrics';
 
 export interface ApiDeps {
   config: Config;
@@ -35,7 +36,7 @@ export interface ApiDeps {
 /** JSON bodies above this are refused with 413 before they are read into memory. */
 export const BODY_LIMIT = '16kb';
 
-/** The Koa app: request id → error mapping → body parsing → routes. */
+/** The Koa app: request id → metrics → error mapping → body parsing → routes. */
 export function createApp(deps: ApiDeps): Koa<AppState> {
   const app = new Koa<AppState>();
   // Behind a proxy, the client's address is the X-Forwarded-For entry the nearest proxy added.
@@ -48,7 +49,9 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   const devices = new Devices(deps.pool);
   const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, devices, limits);
 
+  const metrics = createApiMetrics();
   app.use(requestContext(deps.log));
+  app.use(metrics.middleware());
   app.use(errorHandler());
   app.use(securityHeaders());
   if (deps.config.codec.authToken) app.use(codecServer(deps.config));
@@ -64,6 +67,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
     linkPageRoutes(emailChange).routes(),
     healthRoutes(deps.pool, deps.temporal).routes(),
     docsRoutes(deps.config.publicBaseUrl).routes(),
+    metrics.routes(deps.config.observability.metricsAuthToken).routes(),
   );
   if (deps.outbox) router.use(outboxRoutes(deps.outbox).routes());
   app.use(router.routes()).use(router.allowedMethods({ throw: true }));
