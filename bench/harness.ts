@@ -7,7 +7,7 @@ import { startStack, type Stack } from './lib/stack';
 import type { Service } from './lib/services';
 import { cpuMs, treeCpuMs } from './lib/proc';
 import { UserFactory, BENCH_PASSWORD, type BenchUser } from './lib/users';
-import { BareMailbox, bareFlow, confirmUntilApproved, e2eFlow, startAndAwaitMail, type E2EContext, type FlowTiming, type ReauthMethod } from './lib/flows';
+import { BareMailbox, bareFlow, changeFlow, confirmUntilApproved, e2eFlow, minimalFlow, startAndAwaitMail, type E2EContext, type FlowTiming, type ReauthMethod } from './lib/flows';
 import { closedLoop, openLoop, type LoopResult, type OpenLoopResult } from './lib/loops';
 import { fixedRateGet, type EndpointLatency } from './lib/load';
 import { request, HttpError } from './lib/http';
@@ -15,6 +15,8 @@ import { sleep, summarize, type LatencySummary } from './lib/stats';
 import type { ProbeStats } from './lib/eld';
 import { workflowIdFor } from '../src/workflows/messages';
 import { DEV_SERVER_TUNING } from '../src/dev/temporal';
+import { temporal as proto } from '@temporalio/proto';
+import { codecCost, type CodecCost } from './codec-cost';
 
 
 type ProcName = 'api' | 'worker' | 'bareWorker' | 'temporal' | 'postgres' | 'bench';
@@ -26,6 +28,15 @@ export interface LevelResult extends LoopResult {
 export interface E2ELevelResult extends LevelResult {
   /** End-to-end changes per second divided by the engine bound's flows per second at this concurrency. */
   ratioToEngine: number | null;
+  /** The same, divided by the minimal shape's (start, Update, timer, completion). */
+  ratioToMinimal?: number | null;
+}
+
+/** Section `flows`: complete flows with password re-authentication; history bytes as Temporal stores them (encrypted). */
+export interface FlowsResult {
+  kind: 'add' | 'change';
+  run: LevelResult;
+  history: { sampled: number; eventsPerChange: number; bytesPerChange: number };
 }
 
 export interface BurstRun extends OpenLoopResult {
@@ -48,7 +59,11 @@ export interface BenchResults {
     notes: string[];
   };
   engine?: LevelResult[];
+  /** The cheapest shape with the guarantees (start, one Update, durable timer, completion), per level. */
+  engineMinimal?: LevelResult[];
   e2e?: E2ELevelResult[];
+  flows?: FlowsResult[];
+  codec?: CodecCost;
   latency?: { endpoints: EndpointLatency[]; apiEventLoop?: ProbeStats['eld'] };
   eventLoop?: {
     reauthConcurrency: number;
@@ -125,6 +140,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     if (run('engine') || run('e2e')) {
       await guard(run('engine') ? 'engine' : 'e2e', () => levels(stack, opts, users, ctx, results));
     }
+    await guard('flows', () => flows(stack, opts, users, ctx, results));
     await guard('latency', () => latency(stack, opts, users, ctx, results, run('eventloop')));
     await guard('eventloop', () => eventLoop(stack, opts, users, ctx, results));
     await guard('burst', () => burst(stack, opts, users, ctx, results));
@@ -216,6 +232,7 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
     bare = await stack.startBareWorker(mailbox.deliver);
   }
   const bareOne = () => bareFlow(stack.client, stack.bareTaskQueue, mailbox, opts.flowTimeoutMs);
+  const minimalOne = () => minimalFlow(stack.client, stack.bareTaskQueue);
   const e2eWith = (pool: BenchUser[]) => (i: number) => {
     const user = pool[i];
     if (!user) return Promise.reject(new Error('out of seeded users'));
@@ -226,6 +243,7 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
   if (opts.warmupSeconds > 0) {
     opts.log(`warm-up ${opts.warmupSeconds}s`);
     if (withEngine) await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds, maxFlows: 500, flow: bareOne });
+    if (withEngine) await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds / 2, maxFlows: 500, flow: minimalOne });
     if (withE2E) {
       const pool = await users.create(300);
       await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds, maxFlows: pool.length, flow: e2eWith(pool) });
@@ -233,9 +251,22 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
   }
 
   results.engine = withEngine ? [] : undefined;
+  results.engineMinimal = withEngine ? [] : undefined;
   results.e2e = withE2E ? [] : undefined;
   for (const concurrency of opts.levels) {
     let engineRate: number | undefined;
+    let minimalRate: number | undefined;
+    if (withEngine) {
+      opts.log(`engine minimum (start, Update, timer, completion): concurrency ${concurrency} for ${opts.levelSeconds}s`);
+      const before = cpuSnapshot(stack, bare);
+      const r = await closedLoop({ concurrency, seconds: opts.levelSeconds, maxFlows: opts.maxFlowsPerLevel, flow: minimalOne });
+      const per = cpuPer(before, cpuSnapshot(stack, bare), r.completed);
+      delete per.api;
+      delete per.worker;
+      results.engineMinimal!.push({ ...r, cpuMsPerFlow: per });
+      minimalRate = r.perSec;
+      opts.log(`  ${r.perSec}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms${r.failed ? `, ${r.failed} failed: ${r.errors[0]}` : ''}`);
+    }
     if (withEngine) {
       opts.log(`engine bound: concurrency ${concurrency} for ${opts.levelSeconds}s`);
       const before = cpuSnapshot(stack, bare);
@@ -256,7 +287,8 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
       const per = cpuPer(before, cpuSnapshot(stack), r.completed);
       delete per.bareWorker;
       const ratio = engineRate ? Math.round((r.perSec / engineRate) * 1000) / 1000 : null;
-      results.e2e!.push({ ...r, cpuMsPerFlow: per, ratioToEngine: ratio });
+      const ratioToMinimal = minimalRate ? Math.round((r.perSec / minimalRate) * 1000) / 1000 : null;
+      results.e2e!.push({ ...r, cpuMsPerFlow: per, ratioToEngine: ratio, ratioToMinimal });
       opts.log(`  ${r.perSec}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms${ratio !== null ? `, ${ratio} of the engine bound` : ''}${r.failed ? `, ${r.failed} failed: ${r.errors[0]}` : ''}`);
     }
   }
@@ -264,6 +296,49 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
     opts.log('stopping the bare worker');
     await bare.stop();
   }
+}
+
+// ── 2b: complete add and change flows with password re-authentication; history size; codec cost ─────
+
+async function flows(stack: Stack, opts: BenchOptions, users: UserFactory, ctx: E2EContext, results: BenchResults) {
+  results.flows = [];
+  for (const kind of ['add', 'change'] as const) {
+    const pool = await users.create(opts.flowsCount, { verifiedEmail: kind === 'change' });
+    opts.log(`flows: ${opts.flowsCount} complete ${kind} flows (password) at concurrency ${opts.flowsConcurrency}`);
+    const before = cpuSnapshot(stack);
+    const r = await closedLoop({
+      concurrency: opts.flowsConcurrency,
+      seconds: 600,
+      maxFlows: pool.length,
+      flow: (i) => (kind === 'add' ? e2eFlow(ctx, pool[i]!, users.email(pool[i]!), 'password') : changeFlow(ctx, pool[i]!, users.email(pool[i]!), 'password')),
+    });
+    const per = cpuPer(before, cpuSnapshot(stack), r.completed);
+    delete per.bareWorker;
+    const history = await historySizes(stack, pool.slice(0, 20));
+    results.flows.push({ kind, run: { ...r, cpuMsPerFlow: per }, history });
+    opts.log(`  ${r.perSec}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms; history ${history.eventsPerChange} events, ${history.bytesPerChange} B${r.failed ? `, ${r.failed} failed: ${r.errors[0]}` : ''}`);
+  }
+  results.codec = await codecCost();
+}
+
+/** Events and bytes of history per run as Temporal stores them (payloads encrypted by the codec), over a sample. */
+async function historySizes(stack: Stack, sample: BenchUser[]) {
+  let events = 0;
+  let bytes = 0;
+  let n = 0;
+  for (const user of sample) {
+    try {
+      const handle = stack.client.workflow.getHandle(workflowIdFor(user.id));
+      await handle.result(); // APPROVED shows in PostgreSQL a moment before the run's last task completes
+      const history = await handle.fetchHistory();
+      events += history.events?.length ?? 0;
+      bytes += proto.api.history.v1.History.encode(history as proto.api.history.v1.IHistory).finish().length;
+      n++;
+    } catch {
+      // a run that did not complete in the loop: left out of the sample
+    }
+  }
+  return { sampled: n, eventsPerChange: n ? Math.round(events / n) : 0, bytesPerChange: n ? Math.round(bytes / n) : 0 };
 }
 
 // ── 3: latency per endpoint at fixed rates ────────────────────────────────────────────────────
@@ -359,7 +434,7 @@ async function latency(stack: Stack, opts: BenchOptions, users: UserFactory, ctx
   opts.log(`latency: GET /v1/email/change with a pending change at ${rate}/s for ${seconds}s (autocannon)`);
   await stack.api.resetEventLoopDelay();
   const statusPending = await fixedRateGet({
-    name: 'status (pending: workflow query)',
+    name: 'status (pending: PostgreSQL projection)',
     baseUrl: base,
     pathLabel: '/v1/email/change',
     path: () => '/v1/email/change',
@@ -408,7 +483,7 @@ async function eventLoop(stack: Stack, opts: BenchOptions, users: UserFactory, c
   await startAll(ctx, pendingUsers, (u) => users.email(u), 10);
   await stack.api.resetEventLoopDelay();
   const baseline = await fixedRateGet({
-    name: 'status (pending: workflow query)',
+    name: 'status (pending: PostgreSQL projection)',
     baseUrl: stack.apiBaseUrl,
     pathLabel: '/v1/email/change',
     path: () => '/v1/email/change',
@@ -597,7 +672,7 @@ async function scale(stack: Stack, opts: BenchOptions, users: UserFactory, resul
     pathLabel: '/v1/email/change',
     path: () => '/v1/email/change',
     token: () => pendingUsers[Math.floor(random() * pendingUsers.length)]!.token,
-    rate: opts.latencyRate,
+    rate: opts.scaleStatusRate,
     seconds: opts.latencySeconds,
   });
 

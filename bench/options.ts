@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../src/duration';
 
-export const SECTIONS = ['engine', 'e2e', 'latency', 'eventloop', 'burst', 'scale'] as const;
+export const SECTIONS = ['engine', 'e2e', 'flows', 'latency', 'eventloop', 'burst', 'scale'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -13,6 +13,11 @@ export interface BenchOptions {
   levels: number[];
   levelSeconds: number;
   maxFlowsPerLevel: number;
+  /** Section `flows`: complete add and change flows with password re-authentication, this many of each at this concurrency. */
+  flowsCount: number;
+  flowsConcurrency: number;
+  /** Rate of the status requests against the scale run's pending changes. */
+  scaleStatusRate: number;
   warmupSeconds: number;
   /** Fixed request rate of the GET endpoints (autocannon). */
   latencyRate: number;
@@ -50,6 +55,9 @@ export const DEFAULTS: Omit<BenchOptions, 'log' | 'serviceEnv'> = {
   levels: [1, 10, 50],
   levelSeconds: 12,
   maxFlowsPerLevel: 5_000,
+  flowsCount: 200,
+  flowsConcurrency: 10,
+  scaleStatusRate: 200,
   warmupSeconds: 4,
   latencyRate: 50,
   flowRate: 10,
@@ -73,6 +81,9 @@ export const USAGE = `npm run bench -- [options]          (every option also as 
   --sections LIST          which parts to run (default ${SECTIONS.join(',')})
   --levels LIST            concurrency levels of the engine bound and end-to-end runs (default 1,10,50)
   --level-seconds N        seconds per level (default ${DEFAULTS.levelSeconds})
+  --flows-count N          section flows: complete password add and change flows, each (default ${DEFAULTS.flowsCount})
+  --flows-concurrency N    their concurrency (default ${DEFAULTS.flowsConcurrency})
+  --scale-status-rate N    GET /v1/email/change per second against the scale run's pending changes (default ${DEFAULTS.scaleStatusRate})
   --latency-rate N         GET requests per second for status/availability (default ${DEFAULTS.latencyRate})
   --flow-rate N            start and confirm flows per second for their latencies (default ${DEFAULTS.flowRate})
   --latency-seconds N      seconds per fixed-rate latency run (default ${DEFAULTS.latencySeconds})
@@ -103,7 +114,7 @@ const number = (name: string, text: string | undefined, fallback: number, min = 
 export function parseOptions(argv: string[], env: Record<string, string | undefined> = process.env): BenchOptions & { help: boolean } {
   const names = [
     'sections', 'levels', 'level-seconds', 'latency-rate', 'flow-rate', 'latency-seconds', 'reauth-concurrency',
-    'burst-rate', 'burst-seconds', 'scale-pending', 'scale-ttl', 'scale-concurrency', 'log-level', 'out',
+    'burst-rate', 'burst-seconds', 'scale-pending', 'scale-ttl', 'scale-concurrency', 'log-level', 'out', 'flows-count', 'flows-concurrency', 'scale-status-rate',
   ] as const;
   const { values } = parseArgs({
     args: argv,
@@ -141,6 +152,9 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     burstSeconds: number('burst-seconds', get('burst-seconds'), DEFAULTS.burstSeconds, 1),
     scalePending: number('scale-pending', get('scale-pending'), DEFAULTS.scalePending, 1),
     scaleTtlMs,
+    flowsCount: number('flows-count', get('flows-count'), DEFAULTS.flowsCount, 1),
+    flowsConcurrency: number('flows-concurrency', get('flows-concurrency'), DEFAULTS.flowsConcurrency, 1),
+    scaleStatusRate: number('scale-status-rate', get('scale-status-rate'), DEFAULTS.scaleStatusRate, 1),
     scaleConcurrency: number('scale-concurrency', get('scale-concurrency'), DEFAULTS.scaleConcurrency, 1),
     logLevel: get('log-level') ?? DEFAULTS.logLevel,
     outDir: path.resolve(get('out') ?? DEFAULTS.outDir),

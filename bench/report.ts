@@ -44,7 +44,7 @@ export function markdown(r: BenchResults): string {
 
   if (r.engine || r.e2e) {
     out.push('', '## 1–2. Throughput: engine bound and end to end (closed loop)', '');
-    out.push('Engine bound: `bench/workflows/bare-email-change.ts`, the same Temporal shape as an add (start with the two search attributes, 4 activities with no-op bodies, one `verify` Update, deadline timer, upsert, completion), driven straight through the Temporal client on the same server. End to end: POST /v1/auth/challenges and POST /v1/email/change with the signed challenge (biometric) → mail at the SMTP capture server → POST /v1/email/verify with its token → `APPROVED` in GET /v1/email/change.');
+    out.push('Engine bound: `bench/workflows/bare-email-change.ts`, the Temporal shape of an add before issue #12 (start with the two search attributes, 4 activities with no-op bodies, one `verify` Update, deadline timer, upsert, completion), driven straight through the Temporal client on the same server; the add itself now runs its PostgreSQL steps as local activities (one regular activity, the SMTP send). End to end: POST /v1/auth/challenges and POST /v1/email/change with the signed challenge (biometric) → mail at the SMTP capture server → POST /v1/email/verify with its token → `APPROVED` in GET /v1/email/change.');
     out.push('');
     const levels = (r.e2e ?? r.engine ?? []).map((l) => l.concurrency);
     out.push(
@@ -57,6 +57,19 @@ export function markdown(r: BenchResults): string {
         }),
       ),
     );
+    if (r.engineMinimal?.length) {
+      out.push('', 'Engine minimum: `minimalEmailChange` in the same file, the cheapest Temporal shape that still gives a change\'s guarantees (start with both search attributes and TERMINATE_EXISTING, one validated `verify` Update, the durable deadline timer, completion; no activity).', '');
+      out.push(
+        table(
+          ['concurrency', 'engine minimum flows/s', 'engine bound (add shape) flows/s', 'end to end changes/s', 'end to end / minimum', 'minimum p50 / p99 ms'],
+          r.engineMinimal.map((m) => {
+            const e = r.engine?.find((l) => l.concurrency === m.concurrency);
+            const x = r.e2e?.find((l) => l.concurrency === m.concurrency);
+            return [m.concurrency, f(m.perSec), f(e?.perSec), f(x?.perSec), x?.ratioToMinimal != null ? `${f(x.ratioToMinimal * 100, 0)} %` : '–', `${f(m.latency.p50)} / ${f(m.latency.p99)}`];
+          }),
+        ),
+      );
+    }
     out.push('', 'Where the time goes: p50 of each step, ms (engine: start RPC, until the no-op mail activity ran, the Update).', '');
     const stepRows: (string | number)[][] = [];
     for (const c of levels) {
@@ -69,12 +82,34 @@ export function markdown(r: BenchResults): string {
     out.push('', 'CPU time per completed flow, by process:', '');
     out.push(
       cpuTable([
+        ...(r.engineMinimal ?? []).map((l) => ({ label: `engine minimum, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
         ...(r.engine ?? []).map((l) => ({ label: `engine, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
         ...(r.e2e ?? []).map((l) => ({ label: `end to end, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
       ]),
     );
     const errs = [...(r.engine ?? []), ...(r.e2e ?? [])].flatMap((l) => l.errors);
     if (errs.length) out.push('', `Errors seen: ${[...new Set(errs)].slice(0, 3).join('; ')}`);
+  }
+
+  if (r.flows?.length) {
+    out.push('', '## 2b. Complete flows with password re-authentication (closed loop)', '');
+    out.push('Add: start (argon2id) → mail → confirm → `APPROVED` in the status. Change (a verified address): start → mail to the new and the old address → confirm the new, then the old → `APPROVED`; the notice to the old address is sent but not awaited. History: as Temporal stores it (payloads encrypted), averaged over up to 20 runs.', '');
+    out.push(
+      table(
+        ['flow', 'flows', 'concurrency', 'flows/s', 'p50 / p99 ms', 'history events', 'history bytes (codec on)', 'failed'],
+        r.flows.map((x) => [x.kind, x.run.completed, x.run.concurrency, f(x.run.perSec), `${f(x.run.latency.p50)} / ${f(x.run.latency.p99)}`, x.history.eventsPerChange, x.history.bytesPerChange, x.run.failed]),
+      ),
+    );
+    out.push('', 'CPU time per completed flow, by process:', '');
+    out.push(cpuTable(r.flows.map((x) => ({ label: `${x.kind} (password)`, cpu: x.run.cpuMsPerFlow }))));
+    const errs = r.flows.flatMap((x) => x.run.errors);
+    if (errs.length) out.push('', `Errors seen: ${[...new Set(errs)].slice(0, 3).join('; ')}`);
+  }
+  if (r.codec) {
+    const c = r.codec;
+    const h = c.historyBytes;
+    const pct = (a: number) => `${f(((a - h.plain) / h.plain) * 100)} %`;
+    out.push('', `Payload codec (bench/codec-cost.ts over the ${h.runs} recorded runs' ${c.payloads} payloads): encode + decode ${f(c.cpuUsPerPayload.withDeflate)} µs of CPU per payload (${f(c.cpuUsPerPayload.withoutDeflate)} µs without deflate); their histories are ${h.encrypted} B encrypted against ${h.plain} B without a codec (+${pct(h.encrypted)}; +${pct(h.encryptedNoDeflate)} without deflate).`);
   }
 
   if (r.latency) {

@@ -57,3 +57,29 @@ export async function bareEmailChange(input: BareInput): Promise<BareStatus> {
   await condition(allHandlersFinished); // let the waiting verify Update answer first, as the real workflow does
   return s;
 }
+
+/**
+ * The engine's floor for one change (issue #12): start, one `verify` Update (validated), the durable
+ * deadline timer, completion; the state search attribute as started. Any implementation of the flow
+ * needs at least this; bench/lib/flows.ts's minimalFlow drives it.
+ */
+export async function minimalEmailChange(input: BareInput): Promise<BareStatus> {
+  const s: BareStatus = { changeId: input.changeId, state: 'REQUESTED', confirmed: false, tokenHash: `hash-${input.changeId}`, delivery: 'sent' };
+  setHandler(bareStatusQuery, () => s);
+  setHandler(
+    bareVerifyUpdate,
+    () => {
+      s.confirmed = true;
+      s.state = 'APPROVED';
+      return s;
+    },
+    {
+      validator: ({ changeId, tokenHash }) => {
+        if (changeId !== s.changeId || tokenHash !== s.tokenHash) throw new Error('This link is not valid');
+      },
+    },
+  );
+  if (!(await condition(() => s.confirmed, input.changeTtlMs))) s.state = 'EXPIRED';
+  await condition(allHandlersFinished);
+  return s;
+}

@@ -41,7 +41,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
   }
 
   /** Sends the mail of `messageKey` unless PostgreSQL says it was sent already. */
-  async function sendOnce(messageKey: string, to: string, build: () => Mail): Promise<{ sentAt: string }> {
+  async function sendOnce(messageKey: string, to: string, build: () => Mail, lastTry = false): Promise<{ sentAt: string }> {
     const { rows } = await pool.query<{ status: string; sentAt: Date | null }>(
       'UPDATE mail_messages SET attempts = attempts + 1 WHERE message_key = $1 RETURNING status, sent_at AS "sentAt"',
       [messageKey],
@@ -49,7 +49,18 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
     const row = rows[0];
     if (!row) throw ApplicationFailure.nonRetryable(`no mail_messages row for ${messageKey}`, 'MAIL_NOT_PREPARED');
     if (row.status === 'sent') return { sentAt: row.sentAt!.toISOString() };
-    await send(messageKey, to, build());
+    try {
+      await send(messageKey, to, build());
+    } catch (err) {
+      // The status row shows `retrying` with this error, or `failed` when the workflow will not try again.
+      const failed = lastTry || (err instanceof ApplicationFailure && err.nonRetryable);
+      await pool.query(`UPDATE mail_messages SET last_error = $2, status = CASE WHEN $3 THEN 'failed' ELSE status END WHERE message_key = $1 AND status <> 'sent'`, [
+        messageKey,
+        (err as Error).message,
+        failed,
+      ]);
+      throw err;
+    }
     const sent = await pool.query<{ sentAt: Date }>(
       "UPDATE mail_messages SET status = 'sent', sent_at = now(), token_sealed = NULL WHERE message_key = $1 RETURNING sent_at AS \"sentAt\"",
       [messageKey],
@@ -103,8 +114,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
         await db.query(
           `INSERT INTO email_change_requests
              (id, user_id, workflow_id, kind, old_email, new_email, new_email_normalized, needs_old_confirmation,
-              state, reason, expires_at, created_at, completed_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+              state, reason, expires_at, created_at, completed_at, last_send_at, resend_cooldown_ms, max_resends)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15)`,
           [
             input.changeId,
             input.userId,
@@ -119,6 +130,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
             new Date(input.requestedAt + input.policy.changeTtlMs),
             new Date(input.requestedAt),
             current ? null : new Date(),
+            input.policy.resendCooldownMs,
+            input.policy.maxResends,
           ],
         );
         return decided;
@@ -129,7 +142,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
      * R-TOKEN: makes a link with a random nonce, fixes its expiry and returns only its verifier; the
      * token waits sealed in the outbox row until its mail is sent (a retried send mails the same link).
      */
-    async prepareVerificationLink(args: { messageKey: string; changeId: string; purpose: Purpose; to: string; linkTtlMs: number }) {
+    async prepareVerificationLink(args: { messageKey: string; changeId: string; purpose: Purpose; to: string; linkTtlMs: number; resends?: number; lastSendAt?: number }) {
       const expiresAt = Date.now() + args.linkTtlMs;
       const token = createLinkToken(config.tokenKeys, { changeId: args.changeId, purpose: args.purpose, expiresAt });
       await pool.query(
@@ -141,11 +154,18 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
         'SELECT token_verifier AS verifier, link_expires_at AS "linkExpiresAt" FROM mail_messages WHERE message_key = $1',
         [args.messageKey],
       );
+      if (args.resends) {
+        // A resend: the status row's resend count and cooldown follow.
+        await pool.query(
+          `UPDATE email_change_requests SET resends = greatest(resends, $2), last_send_at = greatest(last_send_at, $3), updated_at = now() WHERE id = $1 AND state = 'REQUESTED'`,
+          [args.changeId, args.resends, new Date(args.lastSendAt!)],
+        );
+      }
       return { verifier: rows[0]!.verifier, linkExpiresAt: rows[0]!.linkExpiresAt.getTime() };
     },
 
     /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
-    async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; kind?: ChangeKind; purpose: Purpose }) {
+    async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; kind?: ChangeKind; purpose: Purpose; lastTry?: boolean }) {
       const { rows } = await pool.query<{ recipient: string; linkExpiresAt: Date; sealed: Buffer | null }>(
         'SELECT recipient, link_expires_at AS "linkExpiresAt", token_sealed AS sealed FROM mail_messages WHERE message_key = $1',
         [args.messageKey],
@@ -163,7 +183,15 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           requestedAt: args.input.requestedAt,
           requestedBy: args.input.requestedBy,
         });
-      });
+      }, args.lastTry);
+    },
+
+    /** A confirmation that is not the last one, in the status row (the last one goes with the outcome). */
+    async recordConfirmation(args: { changeId: string; purpose: Purpose; confirmedAt: number }): Promise<void> {
+      await pool.query(
+        `UPDATE email_change_requests SET ${args.purpose === 'new' ? 'new_confirmed_at' : 'old_confirmed_at'} = $2, updated_at = now() WHERE id = $1 AND state = 'REQUESTED'`,
+        [args.changeId, new Date(args.confirmedAt)],
+      );
     },
 
     /** R-VERIFY + R-CONFLICT in one transaction: the address moves here, or the request is declined. */

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool';
 import type { ChangeStateName, ChangeStatus, Delivery, Purpose } from '../workflows/messages';
+import { statusView, type LinkFacts } from '../workflows/state';
 
 /** The request rows (the seed's request model) and the outbox rows the API reads; the workflow's activities write them. */
 
@@ -19,11 +20,27 @@ export interface RequestRow {
   expiresAt: Date;
   delivery: { new?: Delivery; old?: Delivery };
   reason: string | null;
+  /** Written by the workflow's activities since migration 008 (null on older rows: the workflow must answer). */
+  resends: number;
+  lastSendAt: Date | null;
+  resendCooldownMs: number | null;
+  maxResends: number | null;
+}
+
+/** The latest verification mail of each purpose of a pending request, as `current()` reads it. */
+interface MailFacts {
+  purpose: Purpose;
+  status: 'sending' | 'sent' | 'failed';
+  attempts: number;
+  lastError: string | null;
+  sentAt: string | null;
+  linkExpiresAt: string | null;
 }
 
 const REQUEST_COLUMNS = `id, user_id AS "userId", state, kind, new_email AS "newEmail", new_email_normalized AS "newEmailNormalized", old_email AS "oldEmail",
   needs_old_confirmation AS "needsOld", new_confirmed_at AS "newConfirmedAt", old_confirmed_at AS "oldConfirmedAt",
-  created_at AS "createdAt", expires_at AS "expiresAt", delivery, reason`;
+  created_at AS "createdAt", expires_at AS "expiresAt", delivery, reason, resends, last_send_at AS "lastSendAt",
+  resend_cooldown_ms AS "resendCooldownMs", max_resends AS "maxResends"`;
 
 export class RequestRows {
   constructor(private readonly pool: pg.Pool) {}
@@ -33,10 +50,17 @@ export class RequestRows {
     return rows[0];
   }
 
-  /** The user's most recently recorded request, if any. */
-  async current(userId: string): Promise<RequestRow | undefined> {
-    const { rows } = await this.pool.query<RequestRow>(
-      `SELECT ${REQUEST_COLUMNS} FROM email_change_requests WHERE id = (SELECT current_change_id FROM users WHERE id = $1)`,
+  /** The user's most recently recorded request, if any, with its latest verification mails while it is pending (one round trip). */
+  async current(userId: string): Promise<(RequestRow & { mails: MailFacts[] | null }) | undefined> {
+    const { rows } = await this.pool.query<RequestRow & { mails: MailFacts[] | null }>(
+      `SELECT ${REQUEST_COLUMNS}, m.mails FROM email_change_requests r
+       LEFT JOIN LATERAL (
+         SELECT json_agg(x) AS mails FROM (
+           SELECT DISTINCT ON (kind) substr(kind, 8) AS purpose, status, attempts, last_error AS "lastError", sent_at AS "sentAt", link_expires_at AS "linkExpiresAt"
+           FROM mail_messages WHERE change_id = r.id AND kind IN ('verify-new', 'verify-old') ORDER BY kind, created_at DESC
+         ) x
+       ) m ON r.state = 'REQUESTED'
+       WHERE r.id = (SELECT current_change_id FROM users WHERE id = $1)`,
       [userId],
     );
     return rows[0];
@@ -88,4 +112,41 @@ export function rowStatus(row: RequestRow): ChangeStatus {
     delivery: { new: row.delivery.new ?? { status: 'pending', attempts: 0 }, ...(row.delivery.old ? { old: row.delivery.old } : {}) },
     reason: row.reason,
   };
+}
+
+/**
+ * R-STATUS of a pending request from its rows (issue #12: no workflow query), or undefined when the
+ * row was recorded before the workflow kept these columns current. The workflow's activities write
+ * every fact before the workflow itself learns it, so the row is never behind what the run would say.
+ */
+export function pendingRowStatus(row: RequestRow & { mails: MailFacts[] | null }): ChangeStatus | undefined {
+  if (row.state !== 'REQUESTED' || row.resendCooldownMs === null || row.maxResends === null || row.lastSendAt === null) return undefined;
+  const mails = row.mails ?? [];
+  const link = (purpose: Purpose, confirmedAt: Date | null): LinkFacts => {
+    const mail = mails.find((m) => m.purpose === purpose);
+    return { confirmedAt: confirmedAt?.getTime() ?? null, linkExpiresAt: mail?.linkExpiresAt ? Date.parse(mail.linkExpiresAt) : null, delivery: deliveryOf(mail) };
+  };
+  return statusView({
+    id: row.id,
+    state: row.state,
+    kind: row.kind,
+    newEmail: row.newEmail,
+    oldEmail: row.oldEmail,
+    reason: row.reason,
+    requestedAt: row.createdAt.getTime(),
+    deadline: row.expiresAt.getTime(),
+    links: { new: link('new', row.newConfirmedAt), ...(row.needsOld ? { old: link('old', row.oldConfirmedAt) } : {}) },
+    resends: row.resends,
+    lastSendAt: row.lastSendAt.getTime(),
+    resendCooldownMs: row.resendCooldownMs,
+    maxResends: row.maxResends,
+  });
+}
+
+function deliveryOf(mail: MailFacts | undefined): Delivery {
+  if (!mail) return { status: 'pending', attempts: 0 };
+  const { attempts, lastError } = mail;
+  if (mail.status === 'sent') return { status: 'sent', attempts, sentAt: new Date(mail.sentAt!).toISOString() };
+  if (mail.status === 'failed') return { status: 'failed', attempts, lastError: lastError ?? undefined };
+  return lastError ? { status: 'retrying', attempts, lastError } : { status: 'sending', attempts };
 }

@@ -18,6 +18,7 @@ import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { initialState, statusOf } from '../workflows/state';
 import {
   cancelUpdate,
+  CURRENT_SHAPE,
   FailureType,
   linkQuery,
   resendUpdate,
@@ -30,7 +31,7 @@ import {
   type LinkDeadReason,
   type Purpose,
 } from '../workflows/messages';
-import { RequestRows, rowStatus, type RequestRow } from './requests';
+import { pendingRowStatus, RequestRows, rowStatus, type RequestRow } from './requests';
 import { deadLink, deadReasonOf, declined, fromWorkflowFailure, invalidToken, isClosedWorkflowError, linkExpired, noPendingChange } from './errors';
 import { AppError } from '../api/errors';
 
@@ -103,6 +104,7 @@ export class EmailChangeService {
       requestedAt: Date.now(),
       requestedBy: { method: proof.method, ip: meta.ip, device: deviceName(meta.userAgent) },
       policy: this.config.policy,
+      shape: CURRENT_SHAPE,
     };
     const run = await this.withDeadline(TEMPORAL_DEADLINE_MS, () =>
       this.temporal.workflow.start('emailChange', {
@@ -166,6 +168,7 @@ export class EmailChangeService {
       async () => {
         const now = await this.requests.byId(row.id);
         if (now?.state === 'APPROVED') return { alreadyConfirmed: true, status: (await this.confirmedAnswer(now, claims, token as string)) as ChangeStatus };
+        if (now?.state === 'REQUESTED') throw unavailable('The workflow service'); // the run did not take it; it may next time
         throw now ? deadLink(now) : invalidToken();
       },
     );
@@ -276,6 +279,8 @@ export class EmailChangeService {
       return await this.withDeadline(TEMPORAL_DEADLINE_MS, call);
     } catch (err) {
       const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+      // Not one of the workflow's own refusals: the server's, for a run that completed before it took the Update.
+      if (cause instanceof ApplicationFailure && !isWorkflowRefusal(cause)) return onClosed();
       if (cause instanceof ApplicationFailure) throw fromWorkflowFailure(cause);
       if (err instanceof WorkflowNotFoundError || isClosedWorkflowError(err)) return onClosed();
       throw err;
@@ -283,12 +288,15 @@ export class EmailChangeService {
   }
 
   /**
-   * The user's request: the running workflow's view when a run is (or may be) open, else the row.
-   * A row still REQUESTED or SUPERSEDED, or none yet, means a newer run may not have recorded itself yet.
+   * The user's request from PostgreSQL: a final row, or a pending one (its workflow keeps it current).
+   * Only a SUPERSEDED row or none (a newer run has not recorded itself yet), or a row from before
+   * migration 008, needs the running workflow's own view.
    */
   private async currentChange(userId: string): Promise<ChangeStatus | null> {
     const row = await this.requests.current(userId);
     if (row && row.state !== 'REQUESTED' && row.state !== 'SUPERSEDED') return rowStatus(row);
+    const pending = row && pendingRowStatus(row);
+    if (pending) return pending;
     try {
       const live = await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(userId).query(statusQuery));
       if (live.state === 'REQUESTED' || !row) return live;
@@ -299,6 +307,9 @@ export class EmailChangeService {
     return row ? rowStatus(row) : null;
   }
 }
+
+const WORKFLOW_REFUSALS: readonly string[] = Object.values(FailureType);
+const isWorkflowRefusal = (failure: ApplicationFailure) => failure.type != null && WORKFLOW_REFUSALS.includes(failure.type);
 
 /** The holder of one address sees the other one masked. */
 function maskFor(purpose: Purpose, status: ChangeStatus): ChangeStatus {

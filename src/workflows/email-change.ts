@@ -4,6 +4,7 @@ import {
   allHandlersFinished,
   condition,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -39,10 +40,12 @@ import {
 } from './state';
 
 // PostgreSQL work retries for ~45 minutes (an outage must not lose the request), each try bounded.
-const db = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 },
-});
+const dbOptions = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 } } as const;
+// Local activities (issue #12): run by the worker inside the workflow task, so no task-queue round trip and no activity events.
+const localDb = proxyLocalActivities<Activities>(dbOptions);
+// Runs started before `input.shape` 2 scheduled them as regular activities; they replay and go on that way.
+const remoteDb = proxyActivities<Activities>(dbOptions);
+type Db = typeof localDb;
 // One SMTP try per activity: the workflow retries itself, so `delivery` can show each retry.
 const smtp = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 1 } });
 const notices = proxyActivities<Activities>({
@@ -60,6 +63,8 @@ const mailBackoffMs = (attempt: number) => Math.min(2 ** (attempt - 1) * 2_000, 
  */
 export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus> {
   const s = initialState(input);
+  const local = input.shape === 2; // not patched(): its TemporalChangeVersion upsert would cost every run a visibility write
+  const db = local ? localDb : remoteDb;
 
   // R-STATUS
   setHandler(statusQuery, () => statusOf(s));
@@ -82,6 +87,8 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
       const alreadyConfirmed = link.confirmedAt !== null;
       if (!alreadyConfirmed) link.confirmedAt = Date.now();
       if (allConfirmed(s)) await condition(() => s.state !== 'REQUESTED');
+      // The status row shows a first confirmation at once (applyEmailChange records the last one).
+      else if (!alreadyConfirmed && local) await db.recordConfirmation({ changeId: input.changeId, purpose, confirmedAt: link.confirmedAt! });
       return { alreadyConfirmed, status: statusOf(s) };
     },
     { validator: (link) => checkLink(s, link) },
@@ -93,7 +100,7 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
     async () => {
       s.resends += 1;
       s.lastSendAt = Date.now();
-      await Promise.all(requiredLinks(s).filter((l) => l.confirmedAt === null).map((l) => issueLink(s, l)));
+      await Promise.all(requiredLinks(s).filter((l) => l.confirmedAt === null).map((l) => issueLink(s, l, db)));
       return statusOf(s);
     },
     { validator: (ref) => checkResend(s, ref) },
@@ -112,15 +119,15 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
 
   // R-START: record the request, deciding ADD or UPDATE under the user's row lock; a newer run may have replaced this one.
   const recorded = await db.recordRequest(input);
-  if (!recorded.recorded) return finish(s, 'SUPERSEDED', 'a newer request replaced this one');
+  if (!recorded.recorded) return finish(s, db, 'SUPERSEDED', 'a newer request replaced this one');
   applyRecorded(s, recorded);
-  await Promise.all(requiredLinks(s).map((l) => issueLink(s, l)));
+  await Promise.all(requiredLinks(s).map((l) => issueLink(s, l, db)));
 
   // Wait for every required confirmation, a cancel, or the deadline (R-EXPIRE).
   const decided = await condition(() => allConfirmed(s) || s.cancelRequested, Math.max(1, deadlineOf(s) - Date.now()));
 
-  if (s.cancelRequested) return finish(s, 'CANCELLED', 'cancelled by the user');
-  if (!decided) return finish(s, 'EXPIRED', 'not confirmed before the request expired');
+  if (s.cancelRequested) return finish(s, db, 'CANCELLED', 'cancelled by the user');
+  if (!decided) return finish(s, db, 'EXPIRED', 'not confirmed before the request expired');
 
   // R-VERIFY, R-CONFLICT: apply in one transaction; a race for the address may decline it.
   const applied = await db.applyEmailChange({ changeId: input.changeId, userId: input.userId, progress: progressOf(s) });
@@ -133,13 +140,14 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
 }
 
 /** Creates a link (only its verifier comes back) and mails it in the background, retrying with backoff. */
-async function issueLink(s: ChangeState, link: LinkState): Promise<void> {
+async function issueLink(s: ChangeState, link: LinkState, db: Db): Promise<void> {
   if (link.verifier) link.replacedVerifiers.push(link.verifier);
   link.verifier = null;
   link.sends += 1;
   const messageKey = `${s.input.changeId}:${link.purpose}:${link.sends}`;
   link.delivery = { status: 'sending', attempts: 0 };
-  const prepared = await db.prepareVerificationLink({ messageKey, changeId: s.input.changeId, purpose: link.purpose, to: link.to, linkTtlMs: s.input.policy.linkTtlMs });
+  const { changeId, policy } = s.input;
+  const prepared = await db.prepareVerificationLink({ messageKey, changeId, purpose: link.purpose, to: link.to, linkTtlMs: policy.linkTtlMs, resends: s.resends, lastSendAt: s.lastSendAt });
   link.verifier = prepared.verifier;
   link.linkExpiresAt = prepared.linkExpiresAt;
   void deliver(s, link, messageKey, link.sends);
@@ -149,8 +157,10 @@ async function deliver(s: ChangeState, link: LinkState, messageKey: string, send
   const current = () => link.sends === sendNo && s.state === 'REQUESTED' && link.confirmedAt === null;
   for (let attempt = 1; current(); attempt++) {
     link.delivery = { ...link.delivery, attempts: attempt };
+    s.sendsInFlight += 1;
     try {
-      const { sentAt } = await smtp.sendVerificationMail({ messageKey, input: s.input, kind: s.kind, purpose: link.purpose });
+      const lastTry = attempt >= MAIL_MAX_ATTEMPTS;
+      const { sentAt } = await smtp.sendVerificationMail({ messageKey, input: s.input, kind: s.kind, purpose: link.purpose, lastTry }).finally(() => (s.sendsInFlight -= 1));
       if (link.sends === sendNo) link.delivery = { status: 'sent', attempts: attempt, sentAt };
       return;
     } catch (err) {
@@ -215,7 +225,7 @@ const progressOf = (s: ChangeState) => ({
 });
 
 /** Ends without applying: records the final state in PostgreSQL, then closes the run. */
-async function finish(s: ChangeState, state: Exclude<ChangeStateName, 'REQUESTED' | 'APPROVED'>, reason: string): Promise<ChangeStatus> {
+async function finish(s: ChangeState, db: Db, state: Exclude<ChangeStateName, 'REQUESTED' | 'APPROVED'>, reason: string): Promise<ChangeStatus> {
   const final = await db.markFinished({ changeId: s.input.changeId, state, reason, progress: progressOf(s) });
   return close(s, final.state, final.reason);
 }
@@ -225,5 +235,8 @@ async function close(s: ChangeState, state: ChangeStateName, reason: string | nu
   s.reason = reason;
   upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.state.key, value: state }]);
   await condition(allHandlersFinished); // let waiting verify/cancel updates answer first
+  // Completing in the task that ran the outcome's local activity while a send's completion may arrive would
+  // fail that task (UnhandledCommand), and with it the Update answered in it: complete once the sends are back.
+  if (s.input.shape === 2) await condition(() => s.sendsInFlight === 0);
   return statusOf(s);
 }

@@ -31,7 +31,15 @@ export interface EmailChangeInput {
   requestedBy: RequestedBy;
   /** Pinned at start, so a later config change never weakens a request in flight. */
   policy: EmailChangePolicy;
+  /**
+   * The workflow's command shape, pinned at start like the policy: 2 = PostgreSQL steps as local
+   * activities (issue #12). Runs started before carry none and replay as they were recorded.
+   */
+  shape?: 2;
 }
+
+/** The shape the API starts new runs with. */
+export const CURRENT_SHAPE = 2;
 
 /** What recordRequest decided under the user's row lock: the kind and the old address that must confirm. */
 export interface RecordedRequest {

@@ -27,6 +27,8 @@ export interface ChangeState {
   resends: number;
   lastSendAt: number;
   cancelRequested: boolean;
+  /** SMTP activities still running; the run completes only after them (see close()). */
+  sendsInFlight: number;
 }
 
 const newLink = (purpose: Purpose, to: string): LinkState => ({
@@ -54,6 +56,7 @@ export function initialState(input: EmailChangeInput): ChangeState {
     resends: 0,
     lastSendAt: input.requestedAt,
     cancelRequested: false,
+    sendsInFlight: 0,
   };
 }
 
@@ -74,26 +77,61 @@ export const resendsLeft = (s: ChangeState) => Math.max(0, s.input.policy.maxRes
 const floorToMinute = (ms: number) => ms - (ms % 60_000);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/** What the R-STATUS view is made of: the workflow's state, or a pending request's rows (src/email-change/requests.ts). */
+export interface StatusFacts {
+  id: string;
+  state: ChangeStateName;
+  kind: ChangeKind;
+  newEmail: string;
+  oldEmail: string | null;
+  reason: string | null;
+  requestedAt: number;
+  deadline: number;
+  links: { new: LinkFacts; old?: LinkFacts };
+  resends: number;
+  lastSendAt: number;
+  resendCooldownMs: number;
+  maxResends: number;
+}
+export type LinkFacts = Pick<LinkState, 'confirmedAt' | 'linkExpiresAt' | 'delivery'>;
+
 /** The R-STATUS change object. */
-export function statusOf(s: ChangeState): ChangeStatus {
-  const open = s.state === 'REQUESTED';
-  const pendingExpiries = requiredLinks(s)
-    .filter((l) => l.confirmedAt === null && l.linkExpiresAt !== null)
-    .map((l) => l.linkExpiresAt!);
-  return {
+export const statusOf = (s: ChangeState): ChangeStatus =>
+  statusView({
     id: s.input.changeId,
     state: s.state,
     kind: s.kind,
     newEmail: s.input.newEmail,
     oldEmail: s.oldEmail,
-    confirmations: { new: s.links.new.confirmedAt !== null, old: s.links.old ? s.links.old.confirmedAt !== null : null },
-    createdAt: new Date(s.input.requestedAt).toISOString(),
-    expiresAt: new Date(deadlineOf(s)).toISOString(),
+    reason: s.reason,
+    requestedAt: s.input.requestedAt,
+    deadline: deadlineOf(s),
+    links: s.links,
+    resends: s.resends,
+    lastSendAt: s.lastSendAt,
+    resendCooldownMs: s.input.policy.resendCooldownMs,
+    maxResends: s.input.policy.maxResends,
+  });
+
+export function statusView(f: StatusFacts): ChangeStatus {
+  const open = f.state === 'REQUESTED';
+  const links = f.links.old ? [f.links.new, f.links.old] : [f.links.new];
+  const resendsLeft = open ? Math.max(0, f.maxResends - f.resends) : 0;
+  const pendingExpiries = links.filter((l) => l.confirmedAt === null && l.linkExpiresAt !== null).map((l) => l.linkExpiresAt!);
+  return {
+    id: f.id,
+    state: f.state,
+    kind: f.kind,
+    newEmail: f.newEmail,
+    oldEmail: f.oldEmail,
+    confirmations: { new: f.links.new.confirmedAt !== null, old: f.links.old ? f.links.old.confirmedAt !== null : null },
+    createdAt: new Date(f.requestedAt).toISOString(),
+    expiresAt: new Date(f.deadline).toISOString(),
     // To the minute only: the exact instant is inside the token and is nobody's business but the link's.
     linkExpiresAt: open && pendingExpiries.length > 0 ? iso(floorToMinute(Math.min(...pendingExpiries))) : null,
-    resendAvailableAt: open && resendsLeft(s) > 0 && !allConfirmed(s) ? iso(resendAvailableAt(s)) : null,
-    resendsLeft: open ? resendsLeft(s) : 0,
-    delivery: { new: s.links.new.delivery, ...(s.links.old ? { old: s.links.old.delivery } : {}) },
-    reason: s.reason,
+    resendAvailableAt: resendsLeft > 0 && !links.every((l) => l.confirmedAt !== null) ? iso(f.lastSendAt + f.resendCooldownMs) : null,
+    resendsLeft,
+    delivery: { new: f.links.new.delivery, ...(f.links.old ? { old: f.links.old.delivery } : {}) },
+    reason: f.reason,
   };
 }

@@ -62,13 +62,20 @@ async function rawHistory(workflowId: string) {
   return { history, text: textOf(history) };
 }
 
-/** Where each payload sits, and its key id: every payload but the search attributes' is ours. */
+/**
+ * Where each payload sits, and its key id: every payload but the search attributes' and the SDK core's
+ * marker metadata (a local activity's type, attempt and times: every marker detail but `result`) is ours.
+ */
 function payloadKeyIds(history: Awaited<ReturnType<typeof rawHistory>>['history']) {
+  const events = history.events ?? [];
   const attributes = new Set<Payload>(
-    payloadsIn((history.events ?? []).map((e) => [e.workflowExecutionStartedEventAttributes?.searchAttributes, e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes])).map((p) => p.payload),
+    payloadsIn(events.map((e) => [e.workflowExecutionStartedEventAttributes?.searchAttributes, e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes])).map((p) => p.payload),
   );
-  const others = payloadsIn(history).filter(({ payload }) => !attributes.has(payload));
-  return { attributes: [...attributes], keyIds: others.map(({ payload }) => keyIdOf(payload)) };
+  const markers = new Set<Payload>(
+    payloadsIn(events.map((e) => Object.entries(e.markerRecordedEventAttributes?.details ?? {}).filter(([k]) => k !== 'result').map(([, v]) => v))).map((p) => p.payload),
+  );
+  const others = payloadsIn(history).filter(({ payload }) => !attributes.has(payload) && !markers.has(payload));
+  return { attributes: [...attributes], markers: [...markers], keyIds: others.map(({ payload }) => keyIdOf(payload)) };
 }
 
 /** What an operator without the key reads: none of `secrets`, the input encrypted, every failure message encoded. */
@@ -85,11 +92,13 @@ async function expectPrivate(user: TestUser, secrets: string[]) {
   expect(text).not.toContain('127.0.0.1');
   const started = history.events![0]!.workflowExecutionStartedEventAttributes!;
   expect(keyIdOf(started.input!.payloads![0]!)).toBe(KEY_ID);
-  const { attributes, keyIds } = payloadKeyIds(history);
-  expect(keyIds.length).toBeGreaterThan(5);
+  const { attributes, markers, keyIds } = payloadKeyIds(history);
+  expect(keyIds.length).toBeGreaterThan(3);
   expect(new Set(keyIds)).toEqual(new Set([KEY_ID]));
   // Search attributes are not encoded: they hold the user id and the state only.
   for (const p of attributes) expect(JSON.parse(Buffer.from(p.data!).toString('utf8'))).toSatisfy((v: unknown) => v === user.id || /^[A-Z_]+$/.test(String(v)));
+  // A local activity's marker metadata is the SDK core's: its type, attempt and times, nothing of ours.
+  for (const p of markers) expect(Object.keys(JSON.parse(Buffer.from(p.data!).toString('utf8'))).sort()).toEqual(['activity_id', 'activity_type', 'attempt', 'backoff', 'complete_time', 'original_schedule_time', 'seq']);
   // Failures: the message and stack are in the encrypted attributes.
   const failures = JSON.stringify(history.events!.map((e) => e.activityTaskFailedEventAttributes?.failure ?? e.workflowExecutionUpdateCompletedEventAttributes?.outcome?.failure).filter(Boolean));
   for (const m of failures.matchAll(/"message":"([^"]*)"/g)) expect(m[1]).toBe('Encoded failure');
