@@ -144,6 +144,8 @@ const envSchema = z
     WORKER_HEALTH_PORT: port.optional(),
     WORKER_SDK_METRICS_ADDRESS: z.string().regex(/^[A-Za-z0-9.[\]:-]+:\d{1,5}$/, 'expected host:port').optional(),
     METRICS_AUTH_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    // Deploys (issue #13): the prebuilt workflow bundle the worker loads; default dist/workflow-bundle.js next to it.
+    WORKFLOW_BUNDLE: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
     if (env.TOKEN_SECRET && env.TOKEN_SECRETS) {
@@ -208,6 +210,8 @@ export interface Config {
   /** Origins whose browser apps may call the /v1 API (CORS); empty: none. */
   corsOrigins: string[];
   dataDir: string;
+  /** The worker's prebuilt workflow bundle (WORKFLOW_BUNDLE); unset: the one `npm run build` puts next to the worker. */
+  workflowBundle?: string;
   /** The worker's health and metrics server (off without a port); where the SDK's own exporter binds. Bearer token for the API's /metrics. */
   observability: { workerHealthPort?: number; sdkMetricsAddress?: string; metricsAuthToken?: string };
   /** Durations in milliseconds. */
@@ -293,6 +297,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     corsOrigins: e.CORS_ORIGINS ?? [],
     dataDir: e.DATA_DIR,
+    workflowBundle: e.WORKFLOW_BUNDLE,
     observability: { workerHealthPort: e.WORKER_HEALTH_PORT, sdkMetricsAddress: e.WORKER_SDK_METRICS_ADDRESS, metricsAuthToken: e.METRICS_AUTH_TOKEN },
     sessionTtlMs: e.SESSION_TTL,
     policy: {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -5,7 +6,8 @@ import { createActivities, type ActivityDeps } from './activities';
 import { dataConverter, FAILURE_CONVERTER_PATH } from './codec/data-converter';
 import { createPool } from './db/pool';
 import { migrate } from './db/migrate';
-import { createLogger } from './log';
+import { createLogger, type Logger } from './log';
+import type { Config } from './config';
 import { installTemporalRuntime } from './temporal-runtime';
 import { createMailTransport } from './mail/transport';
 import { exitOnConfigError } from './entry';
@@ -15,6 +17,9 @@ import { sdkMetricsAddressFor, startWorkerHealthFor, type WorkerHealth } from '.
 
 /** src/workflows/index.ts, or .js once built (spelled out: vitest's require cannot resolve a .ts file). */
 const WORKFLOWS_PATH = path.join(__dirname, 'workflows', `index${path.extname(__filename)}`);
+
+/** Where `npm run build` (scripts/build-workflow-bundle.ts) writes the bundle: next to the compiled worker. */
+const BUILT_BUNDLE_PATH = path.join(__dirname, 'workflow-bundle.js');
 
 /**
  * The workflows prebuilt (tests, recording): with the failure converter that puts failure messages
@@ -62,7 +67,7 @@ async function run(): Promise<void> {
   const mail = createMailTransport(config.smtpUrl, { allowInsecure: config.smtpAllowInsecure });
   let health: WorkerHealth | undefined;
   try {
-    const worker = await createWorker(connection, { config, pool, mail, log });
+    const worker = await createWorker(connection, { config, pool, mail, log }, workflowCodeFor(config, log));
     health = await startWorkerHealthFor(config, worker, sdkMetricsAddress); // /readyz says 200 only while polling
     log.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
     await worker.run(); // returns after SIGINT/SIGTERM once in-flight tasks finish
@@ -72,6 +77,23 @@ async function run(): Promise<void> {
     await connection.close();
     await pool.end();
   }
+}
+
+/**
+ * The workflow code a worker process runs: the prebuilt bundle (WORKFLOW_BUNDLE, else the one next to
+ * this file), so every worker of a release runs the exact code the replay gate checked. Bundling
+ * from source at start-up is for development only.
+ */
+function workflowCodeFor(config: Config, log: Logger): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const codePath = config.workflowBundle ? path.resolve(config.workflowBundle) : fs.existsSync(BUILT_BUNDLE_PATH) ? BUILT_BUNDLE_PATH : undefined;
+  if (codePath) {
+    if (!fs.existsSync(codePath)) throw new Error(`WORKFLOW_BUNDLE: no file at ${codePath} (\`npm run build\` writes dist/workflow-bundle.js)`);
+    log.info({ workflowBundle: codePath }, 'workflows from the prebuilt bundle');
+    return { workflowBundle: { codePath } };
+  }
+  if (config.nodeEnv === 'production') throw new Error(`no prebuilt workflow bundle at ${BUILT_BUNDLE_PATH}: run \`npm run build\` or set WORKFLOW_BUNDLE`);
+  log.warn({ workflowsPath: WORKFLOWS_PATH }, 'no prebuilt workflow bundle: bundling the workflows from source at start-up (development only; `npm run build` writes one)');
+  return { workflowsPath: WORKFLOWS_PATH };
 }
 
 if (require.main === module) {

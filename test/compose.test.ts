@@ -32,6 +32,16 @@ describe('docker-compose.yml (checked statically: no Docker engine here)', () =>
     expect(dockerfile).toMatch(/FROM node:\d+\.\d+\.\d+-bookworm/);
   });
 
+  it('the Dockerfile runs `npm run build`, which writes the bundle; the compose worker runs dist, where the bundle is', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    expect(dockerfile).toMatch(/^RUN npm run build$/m);
+    expect(dockerfile).toMatch(/^COPY scripts\/build-workflow-bundle\.ts /m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    expect(pkg.scripts.build).toContain('scripts/build-workflow-bundle.ts');
+    expect(services.worker.command).toEqual(['node', 'dist/worker.js']); // loads dist/workflow-bundle.js next to it
+    expect(services.worker.environment?.NODE_ENV ?? 'production').toBe('production'); // no fallback to bundling from source
+  });
+
   it('does not use the deprecated auto-setup image', () => {
     for (const service of Object.values(services)) expect(String(service.image ?? '')).not.toMatch(/auto-setup/);
     expect(services.temporal.image).toMatch(/^temporalio\/server:/);

@@ -2,16 +2,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { describe, expect, inject, it } from 'vitest';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils';
 import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { createLinkToken } from '../src/tokens';
-import { dataConverter, FAILURE_CONVERTER_PATH } from '../src/codec/data-converter';
+import { dataConverter } from '../src/codec/data-converter';
 import { EncryptionCodec, keyIdOf } from '../src/codec/encryption-codec';
 import { payloadsIn } from '../src/codec/history-payloads';
 import { parsePayloadKeys, type PayloadKey } from '../src/codec/payload-keys';
+import { SKIP_EXPIRED_LINK_MAIL } from '../src/workflows/email-change';
 import { FIXTURE_PAYLOAD_KEYS } from './fixtures/histories/fixture-payload-keys';
+import { brokenWorkflowBundle } from './helpers/workflow-variant';
 
 /**
  * Replays the recorded histories of representative `emailChange` runs (test/fixtures/histories,
@@ -30,7 +32,6 @@ try {
 }
 
 const FIXTURES = path.resolve(__dirname, 'fixtures/histories');
-const ROOT = path.resolve(__dirname, '..');
 const fixtureKeys = parsePayloadKeys(FIXTURE_PAYLOAD_KEYS) as PayloadKey[];
 
 interface Fixture {
@@ -141,29 +142,15 @@ describe('recorded emailChange histories', () => {
     await expect(Worker.runReplayHistory({ ...replayOptions, workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: name }, loadHistory(f.json))).resolves.toBeUndefined();
   });
 
+  it(`they were recorded before patched('${SKIP_EXPIRED_LINK_MAIL}') (no marker), and replay with it above: the patch keeps them on the old path`, () => {
+    // A run recorded with the patch holds a core_patch marker naming it (test/replay-gate.test.ts checks a new run's).
+    for (const f of fixtures) expect(searchableText(f.json), f.name).not.toContain(SKIP_EXPIRED_LINK_MAIL);
+    expect(fixtures.filter((f) => f.name.startsWith('v1-')).length).toBeGreaterThanOrEqual(5);
+  });
+
   it('a workflow change that breaks running workflows fails the replay of every history', async () => {
     // The current workflow with one step added in front: each recorded run now diverges at its first command.
-    const dir = fs.mkdtempSync(path.join(inject('tempDir'), 'replay-variant-'));
-    const variant = path.join(dir, 'index.ts');
-    fs.writeFileSync(
-      variant,
-      [
-        "import { sleep } from '@temporalio/workflow';",
-        `import { emailChange as current } from ${JSON.stringify(path.join(ROOT, 'src/workflows/email-change'))};`,
-        'export async function emailChange(...args: Parameters<typeof current>) {',
-        '  await sleep(1);',
-        '  return current(...args);',
-        '}',
-        '',
-      ].join('\n'),
-    );
-    const bundle = await bundleWorkflowCode({
-      workflowsPath: variant,
-      failureConverterPath: FAILURE_CONVERTER_PATH,
-      // The variant lives outside the project: let it find the project's packages.
-      webpackConfigHook: (config) => ({ ...config, resolve: { ...config.resolve, modules: [...(config.resolve?.modules ?? []), path.join(ROOT, 'node_modules')] } }),
-      logger: { ...console, trace: () => undefined, debug: () => undefined, info: () => undefined, log: () => undefined, warn: () => undefined } as never,
-    });
+    const bundle = await brokenWorkflowBundle(fs.mkdtempSync(path.join(inject('tempDir'), 'replay-variant-')));
 
     const results = Worker.runReplayHistories(
       { ...replayOptions, workflowBundle: { code: bundle.code }, replayName: 'variant' },

@@ -260,6 +260,11 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
     },
 
     /** Records a final state other than APPROVED; a request already final keeps its state. */
+    /** A send the workflow gave up without trying (its link expired first): the status row says failed, and why. */
+    async recordMailGivenUp(args: { messageKey: string; reason: string }): Promise<void> {
+      await pool.query(`UPDATE mail_messages SET status = 'failed', last_error = $2, token_sealed = NULL WHERE message_key = $1 AND status <> 'sent'`, [args.messageKey, args.reason]);
+    },
+
     async markFinished(args: { changeId: string; state: ChangeStateName; reason: string; progress: Progress }): Promise<{ state: ChangeStateName; reason: string | null }> {
       const { rows } = await pool.query<{ state: ChangeStateName; reason: string | null }>(
         `UPDATE email_change_requests SET state = $2, reason = $3, completed_at = now(), updated_at = now(),

@@ -18,6 +18,7 @@ import { RateLimits } from '../auth/rate-limits';
 import { SignIn } from '../auth/sign-in';
 import { SignInThrottle } from '../auth/sign-in-throttle';
 import { EmailChangeService } from '../email-change/service';
+import { Reconciler, SWEEP_INTERVAL_MS } from '../email-change/reconcile';
 import { Devices } from '../accounts/devices';
 import { deviceRoutes } from './routes/devices';
 import { docsRoutes } from './routes/docs';
@@ -48,6 +49,8 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   const signIn = new SignIn(accounts, guard, new SignInThrottle(deps.pool, deps.config.limits.signIn));
   const devices = new Devices(deps.pool);
   const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, devices, limits);
+  // Issue #13: rows whose run ended without recording it are closed even if nobody reads them (one API at a time).
+  new Reconciler(deps.pool, deps.temporal).startTimer(SWEEP_INTERVAL_MS, deps.log);
 
   const metrics = createApiMetrics();
   app.use(requestContext(deps.log));

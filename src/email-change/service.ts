@@ -34,6 +34,7 @@ import {
 import { pendingRowStatus, RequestRows, rowStatus, type RequestRow } from './requests';
 import { deadLink, deadReasonOf, declined, fromWorkflowFailure, invalidToken, isClosedWorkflowError, linkExpired, noPendingChange } from './errors';
 import { AppError } from '../api/errors';
+import { Reconciler } from './reconcile';
 
 export type ReauthProof = { method: 'password'; password: string } | BiometricProof;
 
@@ -49,10 +50,13 @@ export type LinkView =
 const TEMPORAL_DEADLINE_MS = 15_000;
 /** A link page only looks; a person should not wait longer than this to hear "try again". */
 const LOOK_DEADLINE_MS = 5_000;
+/** A status read checks a pending row's run this long at most, then answers from the row. */
+const STATUS_CHECK_DEADLINE_MS = 2_000;
 
 /** The API's side of the flow: re-authenticate, then start, ask or message the user's workflow. */
 export class EmailChangeService {
   private readonly requests: RequestRows;
+  private readonly reconciler: Reconciler;
 
   constructor(
     private readonly config: Config,
@@ -64,6 +68,7 @@ export class EmailChangeService {
     private readonly limits: RateLimits,
   ) {
     this.requests = new RequestRows(pool);
+    this.reconciler = new Reconciler(pool, temporal);
   }
 
   /**
@@ -156,6 +161,7 @@ export class EmailChangeService {
    */
   async verify(token: unknown): Promise<ChangeStatus & { alreadyConfirmed: boolean }> {
     const claims = this.claims(token);
+    // No check of the run first: an Update to a run that is gone lands in onClosed below, which settles the row.
     const row = await this.requests.byId(claims.changeId);
     if (!row) throw invalidToken();
     if (row.state === 'APPROVED') return this.confirmedAnswer(row, claims, token as string);
@@ -166,7 +172,7 @@ export class EmailChangeService {
       () => this.handle(row.userId).executeUpdate(verifyUpdate, { args: [{ changeId: row.id, purpose: claims.purpose, proof: proofOf(token as string) }] }),
       // A concurrent click completed the change while this one was on its way.
       async () => {
-        const now = await this.requests.byId(row.id);
+        const now = await this.settled(await this.requests.byId(row.id));
         if (now?.state === 'APPROVED') return { alreadyConfirmed: true, status: (await this.confirmedAnswer(now, claims, token as string)) as ChangeStatus };
         if (now?.state === 'REQUESTED') throw unavailable('The workflow service'); // the run did not take it; it may next time
         throw now ? deadLink(now) : invalidToken();
@@ -181,7 +187,7 @@ export class EmailChangeService {
     // A resend mails the new address again: it counts toward that address's limit like a start.
     const row = await this.requests.current(userId);
     if (row?.state === 'REQUESTED') await this.limits.check('startPerAddress', row.newEmailNormalized);
-    const status = await this.update(() => this.handle(userId).executeUpdate(resendUpdate, { args: [{}] }), () => Promise.reject(noPendingChange()));
+    const status = await this.update(() => this.handle(userId).executeUpdate(resendUpdate, { args: [{}] }), () => this.noneOpen(row));
     await this.limits.consume('startPerAddress', row?.newEmailNormalized ?? status.newEmail.toLowerCase()).catch(() => undefined); // sent already
     return status;
   }
@@ -189,13 +195,13 @@ export class EmailChangeService {
   /** R-LINK: "send a new link" from an expired link's page (the token's MAC must still be right). */
   async resendByToken(token: unknown): Promise<ChangeStatus> {
     const claims = this.claims(token);
-    const row = await this.requests.byId(claims.changeId);
+    const row = await this.requests.byId(claims.changeId); // a run that is gone: settled in the Update's onClosed
     if (!row) throw invalidToken();
     if (row.state !== 'REQUESTED') throw deadLink(row);
     await this.limits.check('startPerAddress', row.newEmailNormalized);
     const status = await this.update(
       () => this.handle(row.userId).executeUpdate(resendUpdate, { args: [{ changeId: row.id }] }),
-      async () => Promise.reject(deadLink((await this.requests.byId(row.id)) ?? row)),
+      async () => Promise.reject(deadLink((await this.settled(await this.requests.byId(row.id)).catch(() => undefined)) ?? row)),
     );
     await this.limits.consume('startPerAddress', row.newEmailNormalized).catch(() => undefined); // sent already
     return maskFor(claims.purpose, status);
@@ -203,14 +209,14 @@ export class EmailChangeService {
 
   /** R-CANCEL */
   async cancel(userId: string): Promise<ChangeStatus> {
-    return this.update(() => this.handle(userId).executeUpdate(cancelUpdate, { args: [{}] }), () => Promise.reject(noPendingChange()));
+    return this.update(() => this.handle(userId).executeUpdate(cancelUpdate, { args: [{}] }), async () => this.noneOpen(await this.requests.current(userId)));
   }
 
   /** What the link page should offer, consuming nothing; Temporal out of reach is "try again" (503), never "finished". */
   async inspectLink(token: unknown): Promise<LinkView> {
     const claims = verifyLinkToken(this.config.tokenKeys, token);
     if (!claims) return { kind: 'invalid' };
-    const row = await this.requests.byId(claims.changeId);
+    const row = await this.settled(await this.requests.byId(claims.changeId));
     if (!row) return { kind: 'invalid' };
     if (row.state === 'APPROVED') return (await this.isConfirmedLink(row, claims, token as string)) ? { kind: 'already-confirmed' } : { kind: 'dead', reason: 'finished', canResend: false };
     if (row.state === 'DECLINED') return { kind: 'declined', code: declined(row.reason).code };
@@ -253,6 +259,17 @@ export class EmailChangeService {
     return { ...maskFor(claims.purpose, rowStatus(row)), alreadyConfirmed: true };
   }
 
+  /** Issue #13: a REQUESTED row whose run is gone (terminated, lost) is closed before anyone acts on it. */
+  private async settled(row: RequestRow | undefined, deadlineMs = LOOK_DEADLINE_MS, trustOpenForMs = 0): Promise<RequestRow | undefined> {
+    return row?.state === 'REQUESTED' ? this.reconciler.settle(row, deadlineMs, trustOpenForMs) : row;
+  }
+
+  /** The user's workflow took no Update (no run, or a closed one): its row must not stay pending either. */
+  private async noneOpen<T>(row: RequestRow | undefined): Promise<T> {
+    await this.settled(row).catch(() => undefined); // the answer is 404 either way
+    throw noPendingChange();
+  }
+
   private handle(userId: string): WorkflowHandle {
     return this.temporal.workflow.getHandle(workflowIdFor(userId));
   }
@@ -293,7 +310,15 @@ export class EmailChangeService {
    * migration 008, needs the running workflow's own view.
    */
   private async currentChange(userId: string): Promise<ChangeStatus | null> {
-    const row = await this.requests.current(userId);
+    let row = await this.requests.current(userId);
+    if (row?.state === 'REQUESTED') {
+      // A pending row whose run is gone is closed now; Temporal out of reach: the row is the answer.
+      const checked = await this.settled(row, STATUS_CHECK_DEADLINE_MS, STATUS_TRUSTS_OPEN_RUN_MS).catch((err: unknown) => {
+        if (err instanceof AppError) return row;
+        throw err;
+      });
+      if (checked && checked.state !== 'REQUESTED') row = { ...row, ...checked };
+    }
     if (row && row.state !== 'REQUESTED' && row.state !== 'SUPERSEDED') return rowStatus(row);
     const pending = row && pendingRowStatus(row);
     if (pending) return pending;
@@ -307,6 +332,9 @@ export class EmailChangeService {
     return row ? rowStatus(row) : null;
   }
 }
+
+/** A status read trusts "its run is open" this long: a run terminated from the UI shows as ended within it. */
+const STATUS_TRUSTS_OPEN_RUN_MS = 15_000;
 
 const WORKFLOW_REFUSALS: readonly string[] = Object.values(FailureType);
 const isWorkflowRefusal = (failure: ApplicationFailure) => failure.type != null && WORKFLOW_REFUSALS.includes(failure.type);
