@@ -8,6 +8,8 @@ export default defineConfig({
     maxWorkers: 3,
     globalSetup: ['test/global-setup.ts'],
     include: ['test/**/*.test.ts'],
+    // The real multi-process Temporal server: `npm run test:cluster` (vitest.cluster.config.mts).
+    exclude: ['**/node_modules/**', 'test/cluster/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
