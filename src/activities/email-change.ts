@@ -5,6 +5,7 @@ import { inTransaction } from '../db/pool';
 import { createLinkToken, sealToken, tokenVerifier, unsealToken } from '../tokens';
 import { changedNotice, verificationMail, type Mail } from '../mail/templates';
 import { DeclineCode, type ChangeKind, type ChangeStateName, type Delivery, type EmailChangeInput, type Purpose, type RecordedRequest } from '../workflows/messages';
+import { supersedeOpenRequests } from '../email-change/requests';
 
 export interface Progress {
   newConfirmedAt: number | null;
@@ -103,12 +104,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           confirmOld: user.verified && input.policy.confirmOldEmail,
         };
         if (current) {
-          await db.query(
-            `UPDATE email_change_requests SET state = 'SUPERSEDED', reason = 'a newer request replaced this one',
-               completed_at = now(), updated_at = now()
-             WHERE user_id = $1 AND state = 'REQUESTED' AND id <> $2`,
-            [input.userId, input.changeId],
-          );
+          await supersedeOpenRequests(db, input.userId, input.changeId);
           await db.query('UPDATE users SET current_change_id = $2 WHERE id = $1', [input.userId, input.changeId]);
         }
         await db.query(

@@ -10,7 +10,7 @@ import { parse, stringify } from 'yaml';
 import net from 'node:net';
 import { freePort, waitForPort } from './ports';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './postgres';
-import { DEV_RETENTION_MS } from './temporal';
+import { DEV_RETENTION_MS, stopChild } from './temporal';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 /**
@@ -365,17 +365,6 @@ function exitedEarly(children: Map<string, ChildProcess>, processes: ClusterProc
   return undefined;
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /** `msg: error` of a server log's last fatal (else error) line. */
 function lastFatal(log: string): string | undefined {

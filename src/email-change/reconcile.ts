@@ -1,10 +1,9 @@
 import type pg from 'pg';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { unavailable } from '../api/errors';
-import { isTemporalUnavailable } from '../api/middleware';
 import { inTransaction } from '../db/pool';
 import type { Logger } from '../log';
 import { workflowIdFor } from '../workflows/messages';
+import { callTemporal } from './temporal-call';
 import { RequestRows, type RequestRow } from './requests';
 
 /**
@@ -73,19 +72,12 @@ export class Reconciler {
   /** The user's latest run; Temporal out of reach (or slower than `deadlineMs`) is a 503 `UNAVAILABLE`. */
   async describe(userId: string, deadlineMs: number): Promise<RunFacts> {
     const workflowId = workflowIdFor(userId);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(unavailable('The workflow service')), deadlineMs + 500);
-    });
     try {
-      const d = await Promise.race([this.temporal.connection.withDeadline(Date.now() + deadlineMs, () => this.temporal.workflow.getHandle(workflowId).describe()), timeout]);
+      const d = await callTemporal(this.temporal, deadlineMs, () => this.temporal.workflow.getHandle(workflowId).describe());
       return { workflowId, runId: d.runId, status: d.status.name, startTime: d.startTime };
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return { workflowId, status: 'NOT_FOUND' };
-      if (isTemporalUnavailable(err)) throw unavailable('The workflow service');
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -42,6 +42,16 @@ const REQUEST_COLUMNS = `id, user_id AS "userId", state, kind, new_email AS "new
   created_at AS "createdAt", expires_at AS "expiresAt", delivery, reason, resends, last_send_at AS "lastSendAt",
   resend_cooldown_ms AS "resendCooldownMs", max_resends AS "maxResends"`;
 
+/** Ends every other open request of the user as SUPERSEDED (the caller holds the user's row lock and knows its run is current). */
+export async function supersedeOpenRequests(db: Pick<pg.PoolClient, 'query'>, userId: string, changeId: string): Promise<void> {
+  await db.query(
+    `UPDATE email_change_requests SET state = 'SUPERSEDED', reason = 'a newer request replaced this one',
+       completed_at = now(), updated_at = now()
+     WHERE user_id = $1 AND state = 'REQUESTED' AND id <> $2`,
+    [userId, changeId],
+  );
+}
+
 export class RequestRows {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -75,12 +85,7 @@ export class RequestRows {
     return inTransaction(this.pool, async (db) => {
       await db.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
       if (!(await stillCurrent())) return false;
-      await db.query(
-        `UPDATE email_change_requests SET state = 'SUPERSEDED', reason = 'a newer request replaced this one',
-           completed_at = now(), updated_at = now()
-         WHERE user_id = $1 AND state = 'REQUESTED' AND id <> $2`,
-        [userId, changeId],
-      );
+      await supersedeOpenRequests(db, userId, changeId);
       return true;
     });
   }

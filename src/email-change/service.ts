@@ -4,7 +4,6 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type Wor
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
 import { unavailable } from '../api/errors';
-import { isTemporalUnavailable } from '../api/middleware';
 import type { Accounts, User } from '../accounts/accounts';
 import type { LockStatus, ReauthGuard } from '../accounts/lockout';
 import { verifyPassword } from '../accounts/passwords';
@@ -35,6 +34,7 @@ import { pendingRowStatus, RequestRows, rowStatus, type RequestRow } from './req
 import { deadLink, deadReasonOf, declined, fromWorkflowFailure, invalidToken, isClosedWorkflowError, linkExpired, noPendingChange } from './errors';
 import { AppError } from '../api/errors';
 import { Reconciler } from './reconcile';
+import { callTemporal } from './temporal-call';
 
 export type ReauthProof = { method: 'password'; password: string } | BiometricProof;
 
@@ -274,20 +274,8 @@ export class EmailChangeService {
     return this.temporal.workflow.getHandle(workflowIdFor(userId));
   }
 
-  /** Bounds a call to Temporal: the gRPC deadline, and a timer too (a connection attempt is not bound by the deadline). */
-  private async withDeadline<T>(ms: number, call: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(unavailable('The workflow service')), ms + 500);
-    });
-    try {
-      return await Promise.race([this.temporal.connection.withDeadline(Date.now() + ms, call), timeout]);
-    } catch (err) {
-      if (isTemporalUnavailable(err)) throw unavailable('The workflow service');
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
+  private withDeadline<T>(ms: number, call: () => Promise<T>): Promise<T> {
+    return callTemporal(this.temporal, ms, call);
   }
 
   /** Sends an update; the workflow's typed refusals become R-ERR answers, a closed or missing run goes to `onClosed`. */

@@ -2,22 +2,17 @@ import Router from '@koa/router';
 import type pg from 'pg';
 import type { Client } from '@temporalio/client';
 import type { AppState } from '../middleware';
+import { within } from '../../timeout';
 
 const PROBE_TIMEOUT_MS = 2_000;
 
 /** One dependency's check, answered within PROBE_TIMEOUT_MS whatever the probe does (a connect attempt ignores gRPC deadlines). */
 async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS);
-  });
   try {
-    await Promise.race([probe(), timeout]);
+    await within(PROBE_TIMEOUT_MS, probe(), () => new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`));
     return { ok: true };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
