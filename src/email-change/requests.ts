@@ -60,7 +60,7 @@ export class RequestRows {
     return rows[0];
   }
 
-  /** The user's most recently recorded request, if any, with its latest verification mails while it is pending (one round trip). */
+  /** The user's most recently recorded request, if any, with its latest verification mails (one round trip). */
   async current(userId: string): Promise<(RequestRow & { mails: MailFacts[] | null }) | undefined> {
     const { rows } = await this.pool.query<RequestRow & { mails: MailFacts[] | null }>(
       `SELECT ${REQUEST_COLUMNS}, m.mails FROM email_change_requests r
@@ -69,7 +69,7 @@ export class RequestRows {
            SELECT DISTINCT ON (kind) substr(kind, 8) AS purpose, status, attempts, last_error AS "lastError", sent_at AS "sentAt", link_expires_at AS "linkExpiresAt"
            FROM mail_messages WHERE change_id = r.id AND kind IN ('verify-new', 'verify-old') ORDER BY kind, created_at DESC
          ) x
-       ) m ON r.state = 'REQUESTED'
+       ) m ON true
        WHERE r.id = (SELECT current_change_id FROM users WHERE id = $1)`,
       [userId],
     );
@@ -100,8 +100,15 @@ export class RequestRows {
   }
 }
 
-/** R-STATUS from a row (a finished request, or one whose run cannot be asked). */
-export function rowStatus(row: RequestRow): ChangeStatus {
+/**
+ * R-STATUS from a row (a finished request, or one whose run cannot be asked). Delivery comes from the
+ * mail rows when they are read: a send can finish after the outcome was recorded with it "sending".
+ */
+export function rowStatus(row: RequestRow & { mails?: MailFacts[] | null }): ChangeStatus {
+  const mailed = (purpose: Purpose) => {
+    const mail = row.mails?.find((m) => m.purpose === purpose);
+    return mail && deliveryOf(mail);
+  };
   return {
     id: row.id,
     state: row.state,
@@ -114,7 +121,10 @@ export function rowStatus(row: RequestRow): ChangeStatus {
     linkExpiresAt: null,
     resendAvailableAt: null,
     resendsLeft: 0,
-    delivery: { new: row.delivery.new ?? { status: 'pending', attempts: 0 }, ...(row.delivery.old ? { old: row.delivery.old } : {}) },
+    delivery: {
+      new: mailed('new') ?? row.delivery.new ?? { status: 'pending', attempts: 0 },
+      ...(row.delivery.old || mailed('old') ? { old: mailed('old') ?? row.delivery.old } : {}),
+    },
     reason: row.reason,
   };
 }

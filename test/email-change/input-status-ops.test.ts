@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
-import { startChange, tokenFromMail } from '../helpers/flow';
+import { startChange, tokenFromMail, waitForStatus } from '../helpers/flow';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 import { EncryptionCodec } from '../../src/codec/encryption-codec';
 import { decodeHistoryInPlace } from '../../src/codec/history-payloads';
@@ -108,7 +108,8 @@ describe('R-STATUS at every step', () => {
     const email = uniqueEmail('status');
     const started = await startChange(api, user, email);
     const token = await tokenFromMail(stack.smtp, email);
-    const pending = (await api.get('/v1/email/change', { token: user.token })).body.change;
+    // The mail can land before the worker reports the send; the row says "sending" until then.
+    const pending = (await waitForStatus(api, user, (b) => b.change?.delivery?.new?.status !== 'sending')).change;
     expect(pending).toMatchObject({
       id: started.id,
       state: 'REQUESTED',
