@@ -11,6 +11,7 @@ import { apiCors, errorHandler, requestContext, requireBodyType, securityHeaders
 import { accountRoutes } from './routes/accounts';
 import { healthRoutes } from './routes/health';
 import { outboxRoutes } from './routes/outbox';
+import { demoRoutes } from './routes/demo';
 import { emailChangeRoutes } from './routes/email-change';
 import { linkPageRoutes } from './routes/link-pages';
 import { ReauthGuard } from '../accounts/lockout';
@@ -73,6 +74,8 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
     metrics.routes(deps.config.observability.metricsAuthToken).routes(),
   );
   if (deps.outbox) router.use(outboxRoutes(deps.outbox).routes());
+  // Issue #14: the demo app page, embedded stack only (and never under NODE_ENV=production).
+  if (deps.outbox && deps.config.nodeEnv !== 'production') router.use(demoRoutes().routes());
   app.use(router.routes()).use(router.allowedMethods({ throw: true }));
   return app;
 }
