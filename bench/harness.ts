@@ -326,18 +326,28 @@ async function historySizes(stack: Stack, sample: BenchUser[]) {
   let events = 0;
   let bytes = 0;
   let n = 0;
+  let firstError: unknown;
   for (const user of sample) {
     try {
       const handle = stack.client.workflow.getHandle(workflowIdFor(user.id));
-      await handle.result(); // APPROVED shows in PostgreSQL a moment before the run's last task completes
+      // APPROVED shows in PostgreSQL a moment before the run's last task completes: long-poll for the close
+      // event (no payload decoding: this client has no codec, the bench's engine runs go without one).
+      await stack.client.workflowService.getWorkflowExecutionHistory({
+        namespace: stack.client.options.namespace,
+        execution: { workflowId: handle.workflowId },
+        waitNewEvent: true,
+        historyEventFilterType: proto.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+      });
       const history = await handle.fetchHistory();
       events += history.events?.length ?? 0;
       bytes += proto.api.history.v1.History.encode(history as proto.api.history.v1.IHistory).finish().length;
       n++;
-    } catch {
+    } catch (err) {
       // a run that did not complete in the loop: left out of the sample
+      firstError ??= err;
     }
   }
+  if (n === 0 && firstError) throw new Error(`history sample: no run could be read (${String(firstError)})`);
   return { sampled: n, eventsPerChange: n ? Math.round(events / n) : 0, bytesPerChange: n ? Math.round(bytes / n) : 0 };
 }
 

@@ -22,6 +22,7 @@ import { freePort } from '../../src/dev/ports';
 import { createBareWorker } from '../child/bare-worker';
 import { ChildService, InProcessService, type Service } from './services';
 import { findPid, readStat } from './proc';
+import { buildWorkflowBundle } from '../../scripts/build-workflow-bundle';
 
 /** Random per run: the bench runs with NODE_ENV=production, which refuses published secrets. */
 export const BENCH_TOKEN_SECRET = randomBytes(32).toString('base64');
@@ -193,8 +194,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         await child.untilReady(apiReady, 60_000);
         return child;
       };
-      say('starting the worker and the API (child processes; the worker bundles its workflows)');
-      const workerChild = ChildService.spawn('worker', 'src/worker.ts', baseEnv(), { probe: false });
+      // The production worker runs a prebuilt bundle only (issue #13): build the current code into one, as `npm run build` does.
+      say('building the workflow bundle, starting the worker and the API (child processes)');
+      const bundle = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bench-bundle-')), 'workflow-bundle.js');
+      await buildWorkflowBundle(bundle);
+      const workerChild = ChildService.spawn('worker', 'src/worker.ts', baseEnv({ WORKFLOW_BUNDLE: bundle }), { probe: false });
       [api] = await Promise.all([startApi({}), workerChild.untilReady(() => hasPollers(taskQueue), 120_000)]);
       worker = workerChild;
       startBare = async (onMail) => {

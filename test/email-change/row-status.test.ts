@@ -5,7 +5,7 @@ const approved: RequestRow = {
   id: '00000000-0000-4000-8000-000000000001',
   userId: '00000000-0000-4000-8000-000000000002',
   state: 'APPROVED',
-  kind: 'CHANGE',
+  kind: 'UPDATE',
   newEmail: 'b@example.com',
   newEmailNormalized: 'b@example.com',
   oldEmail: 'a@example.com',
