@@ -146,8 +146,36 @@ const envSchema = z
     METRICS_AUTH_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     // Deploys (issue #13): the prebuilt workflow bundle the worker loads; default dist/workflow-bundle.js next to it.
     WORKFLOW_BUNDLE: z.string().min(1).optional(),
+    // Issue #14: signed webhooks (src/webhooks), sent only to this URL, signed with every secret given
+    // (Standard Webhooks `whsec_<base64>`, space or comma separated: the rotation overlap).
+    WEBHOOK_URL: url(['http', 'https']).optional(),
+    WEBHOOK_SECRET: z
+      .string()
+      .transform((text, ctx) => {
+        const secrets = text.split(/[\s,]+/).filter(Boolean);
+        const bad = secrets.some((s) => !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(s) || Buffer.from(s.slice(6), 'base64').length < 24 || Buffer.from(s.slice(6), 'base64').length > 64);
+        if (secrets.length === 0 || secrets.length > 5 || bad) {
+          ctx.addIssue({ code: 'custom', message: 'expected 1 to 5 secrets like whsec_<base64 of 24 to 64 random bytes>, space or comma separated' });
+          return z.NEVER;
+        }
+        return secrets;
+      })
+      .optional(),
+    WEBHOOK_INCLUDE_EMAIL: bool.prefault('false'),
+    WEBHOOK_TIMEOUT: duration.prefault('10s'),
+    // A receiver unreachable this long: its run completes anyway; the events wait in change_events for the user's next run.
+    WEBHOOK_GIVE_UP: duration.prefault('24h'),
+    // Issue #14: the live status stream (GET /v1/email/change/events).
+    SSE_HEARTBEAT_MS: positiveInt.min(100).max(300_000).default(15_000),
+    SSE_MAX_STREAMS_PER_USER: positiveInt.max(1000).default(5),
+    SSE_MAX_STREAMS: positiveInt.max(1_000_000).default(10_000),
+    // A stream ends after this (the client reconnects with Last-Event-ID and its token is checked again).
+    SSE_MAX_AGE: duration.prefault('1h'),
   })
   .superRefine((env, ctx) => {
+    if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is required with WEBHOOK_URL (every webhook is signed)' });
+    if (env.WEBHOOK_TIMEOUT < 1_000 || env.WEBHOOK_TIMEOUT > 60_000) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_TIMEOUT'], message: 'must be between 1s and 60s' });
+    if (env.WEBHOOK_GIVE_UP < 60_000) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_GIVE_UP'], message: 'must be at least 1m' });
     if (env.TOKEN_SECRET && env.TOKEN_SECRETS) {
       ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRETS'], message: 'set TOKEN_SECRETS or TOKEN_SECRET, not both (TOKEN_SECRET is the single key "default")' });
     }
@@ -181,6 +209,9 @@ const envSchema = z
     }
     if (!env.PUBLIC_BASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'is required when NODE_ENV=production (every link in mail starts with it)' });
+    }
+    if (env.WEBHOOK_URL && new URL(env.WEBHOOK_URL).protocol !== 'https:') {
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'must be an https URL when NODE_ENV=production' });
     }
   });
 
@@ -217,6 +248,10 @@ export interface Config {
   /** Durations in milliseconds. */
   sessionTtlMs: number;
   policy: EmailChangePolicy;
+  /** Issue #14: signed webhooks; absent when WEBHOOK_URL is not set (no run then schedules anything for them). */
+  webhooks?: WebhookConfig;
+  /** Issue #14: the live status stream. */
+  streams: { heartbeatMs: number; maxPerUser: number; maxPerProcess: number; maxAgeMs: number };
   auth: { maxFailures: number; failureWindowMs: number; lockoutMs: number };
   limits: Limits;
 }
@@ -248,6 +283,17 @@ export interface EmailChangePolicy {
   resendCooldownMs: number;
   maxResends: number;
   confirmOldEmail: boolean;
+  /** Issue #14: set only when webhooks are configured, so runs without them carry the same input as before. */
+  webhooks?: { giveUpMs: number };
+}
+
+export interface WebhookConfig {
+  url: string;
+  /** `whsec_…` secrets; each signs every message (rotation: receivers verify with any one). */
+  secrets: string[];
+  includeEmail: boolean;
+  timeoutMs: number;
+  giveUpMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -306,7 +352,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       resendCooldownMs: e.RESEND_COOLDOWN,
       maxResends: e.MAX_RESENDS,
       confirmOldEmail: e.CONFIRM_OLD_EMAIL,
+      ...(e.WEBHOOK_URL ? { webhooks: { giveUpMs: e.WEBHOOK_GIVE_UP } } : {}),
     },
+    ...(e.WEBHOOK_URL
+      ? { webhooks: { url: e.WEBHOOK_URL, secrets: e.WEBHOOK_SECRET!, includeEmail: e.WEBHOOK_INCLUDE_EMAIL, timeoutMs: e.WEBHOOK_TIMEOUT, giveUpMs: e.WEBHOOK_GIVE_UP } }
+      : {}),
+    streams: { heartbeatMs: e.SSE_HEARTBEAT_MS, maxPerUser: e.SSE_MAX_STREAMS_PER_USER, maxPerProcess: e.SSE_MAX_STREAMS, maxAgeMs: e.SSE_MAX_AGE },
     auth: { maxFailures: e.AUTH_MAX_FAILURES, failureWindowMs: e.AUTH_FAILURE_WINDOW, lockoutMs: e.AUTH_LOCKOUT },
     limits: {
       trustProxy: e.TRUST_PROXY,

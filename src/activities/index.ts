@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { MailTransport } from '../mail/transport';
 import { createEmailChangeActivities } from './email-change';
+import { createWebhookActivities } from './webhooks';
 
 export interface ActivityDeps {
   config: Config;
@@ -16,7 +17,7 @@ export interface ActivityDeps {
 
 /** All I/O the workflows need, bound to injected dependencies. */
 export function createActivities(deps: ActivityDeps) {
-  return createEmailChangeActivities(deps);
+  return { ...createEmailChangeActivities(deps), ...createWebhookActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

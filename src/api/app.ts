@@ -13,6 +13,8 @@ import { healthRoutes } from './routes/health';
 import { outboxRoutes } from './routes/outbox';
 import { demoRoutes } from './routes/demo';
 import { emailChangeRoutes } from './routes/email-change';
+import { eventRoutes } from './routes/events';
+import { liveStatusStreams } from '../events/wiring';
 import { linkPageRoutes } from './routes/link-pages';
 import { ReauthGuard } from '../accounts/lockout';
 import { RateLimits } from '../auth/rate-limits';
@@ -67,6 +69,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   router.use(
     accountRoutes(accounts, signIn, limits, (userId) => emailChange.pendingChange(userId)).routes(),
     emailChangeRoutes(accounts, emailChange, deps.pool, deps.config.tokenSecret, limits).routes(),
+    eventRoutes(accounts, liveStatusStreams(app, deps, emailChange)).routes(),
     deviceRoutes(accounts, devices, guard).routes(),
     linkPageRoutes(emailChange).routes(),
     healthRoutes(deps.pool, deps.temporal).routes(),

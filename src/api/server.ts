@@ -11,7 +11,9 @@ import { temporalConnectionOptions, type TemporalConnectionOptions } from '../te
 
 /** Listens on `port` (0 = any free port); resolves with the server once it accepts connections. */
 export async function listen(deps: ApiDeps, port: number, host = '0.0.0.0'): Promise<http.Server> {
-  const server = http.createServer(createApp(deps).callback());
+  const app = createApp(deps);
+  const server = http.createServer(app.callback());
+  server.once('shutdown', () => app.emit('shutdown')); // long-lived responses (status streams) end first
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
@@ -22,6 +24,7 @@ export async function listen(deps: ApiDeps, port: number, host = '0.0.0.0'): Pro
 }
 
 export function closeServer(server: http.Server): Promise<void> {
+  server.emit('shutdown');
   server.closeIdleConnections();
   return new Promise((resolve) => server.close(() => resolve()));
 }

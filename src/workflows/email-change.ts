@@ -39,6 +39,7 @@ import {
   type ChangeState,
   type LinkState,
 } from './state';
+import { startWebhooks, webhooksDelivered, withWebhooks } from './webhooks';
 
 // PostgreSQL work retries for ~45 minutes (an outage must not lose the request), each try bounded.
 const dbOptions = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 } } as const;
@@ -72,7 +73,8 @@ const mailBackoffMs = (attempt: number) => Math.min(2 ** (attempt - 1) * 2_000, 
 export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus> {
   const s = initialState(input);
   const local = input.shape === 2; // not patched(): its TemporalChangeVersion upsert would cost every run a visibility write
-  const db = local ? localDb : remoteDb;
+  startWebhooks(s); // issue #14: only runs whose policy has webhooks
+  const db = withWebhooks(s, local ? localDb : remoteDb);
 
   // R-STATUS
   setHandler(statusQuery, () => statusOf(s));
@@ -254,5 +256,6 @@ async function close(s: ChangeState, state: ChangeStateName, reason: string | nu
   // Completing in the task that ran the outcome's local activity while a send's completion may arrive would
   // fail that task (UnhandledCommand), and with it the Update answered in it: complete once the sends are back.
   if (s.input.shape === 2) await condition(() => s.sendsInFlight === 0);
+  await webhooksDelivered(s); // issue #14: completes once its events reached the receiver (or delivery gave up)
   return statusOf(s);
 }
