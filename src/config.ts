@@ -4,6 +4,7 @@ import { weakSecretReason } from './secret-strength';
 import { DEFAULT_KEY_ID, parseTokenKeys, type TokenKey } from './tokens';
 import { DEV_PAYLOAD_KEYS, parsePayloadKeys, type PayloadKey } from './codec/payload-keys';
 import { temporalConnectionFromEnv, type TemporalConnectionOptions } from './temporal-connection';
+import { brandingEnv, brandingFromEnv, type Branding } from './i18n/config';
 
 /** A duration written like `90s`, `15m`, `24h`, parsed to milliseconds. */
 const duration = z.string().transform((text, ctx) => {
@@ -146,6 +147,8 @@ const envSchema = z
     METRICS_AUTH_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     // Deploys (issue #13): the prebuilt workflow bundle the worker loads; default dist/workflow-bundle.js next to it.
     WORKFLOW_BUNDLE: z.string().min(1).optional(),
+    // Issue #15: the app's name, return and help links, logo and template overrides on every page and mail (src/i18n/config.ts).
+    ...brandingEnv,
     // Issue #14: signed webhooks (src/webhooks), sent only to this URL, signed with every secret given
     // (Standard Webhooks `whsec_<base64>`, space or comma separated: the rotation overlap).
     WEBHOOK_URL: url(['http', 'https']).optional(),
@@ -254,6 +257,8 @@ export interface Config {
   streams: { heartbeatMs: number; maxPerUser: number; maxPerProcess: number; maxAgeMs: number };
   auth: { maxFailures: number; failureWindowMs: number; lockoutMs: number };
   limits: Limits;
+  /** What names the app on pages and mail, where they lead back to, and TEMPLATES_DIR (issue #15). */
+  branding: Branding;
 }
 
 /** At most `points` in each window of `durationMs`. */
@@ -375,6 +380,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       startPerUser: e.LIMIT_START_PER_USER,
       startPerAddress: e.LIMIT_START_PER_ADDRESS,
     },
+    branding: brandingFromEnv(e),
   };
 }
 

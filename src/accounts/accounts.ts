@@ -34,13 +34,13 @@ export class Accounts {
    * verified: sign-up must not tell which addresses are accounts, and the address only becomes
    * this user's through verification, which declines a taken one (R-CONFLICT).
    */
-  async createUser(input: { username: string; password: string; email?: EmailAddress }): Promise<User> {
+  async createUser(input: { username: string; password: string; email?: EmailAddress } & Partial<Preferences>): Promise<User> {
     const passwordHash = await hashPassword(input.password);
     try {
       const { rows } = await this.pool.query<User>(
-        `INSERT INTO users (username, password_hash, email, email_normalized)
-         VALUES ($1, $2, $3, $4) RETURNING ${userColumns('users')}`,
-        [input.username, passwordHash, input.email?.address ?? null, input.email?.normalized ?? null],
+        `INSERT INTO users (username, password_hash, email, email_normalized, locale, time_zone)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${userColumns('users')}`,
+        [input.username, passwordHash, input.email?.address ?? null, input.email?.normalized ?? null, input.locale ?? null, input.timeZone ?? null],
       );
       return rows[0]!;
     } catch (err) {
@@ -109,4 +109,27 @@ export class Accounts {
     );
     return (rowCount ?? 0) > 0;
   }
+
+  /** Issue #15: the language and time zone of the account's pages and mail. */
+  async preferences(userId: string): Promise<Preferences> {
+    const { rows } = await this.pool.query<Preferences>('SELECT locale, time_zone AS "timeZone" FROM users WHERE id = $1', [userId]);
+    return rows[0] ?? { locale: null, timeZone: null };
+  }
+
+  /** Sets the fields given (null clears one); the others stay. */
+  async setPreferences(userId: string, changes: Partial<Preferences>): Promise<Preferences> {
+    const { rows } = await this.pool.query<Preferences>(
+      `UPDATE users SET locale = CASE WHEN $2 THEN $3 ELSE locale END, time_zone = CASE WHEN $4 THEN $5 ELSE time_zone END, updated_at = now()
+       WHERE id = $1 RETURNING locale, time_zone AS "timeZone"`,
+      [userId, changes.locale !== undefined, changes.locale ?? null, changes.timeZone !== undefined, changes.timeZone ?? null],
+    );
+    if (!rows[0]) throw new AppError(404, 'NOT_FOUND', 'No such user');
+    return rows[0];
+  }
+}
+
+/** Issue #15: the account's language (BCP 47) and time zone (IANA); null: the browser's language or English, and UTC. */
+export interface Preferences {
+  locale: string | null;
+  timeZone: string | null;
 }

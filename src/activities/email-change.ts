@@ -4,6 +4,8 @@ import type { ActivityDeps } from './index';
 import { inTransaction } from '../db/pool';
 import { createLinkToken, sealToken, tokenVerifier, unsealToken } from '../tokens';
 import { changedNotice, verificationMail, type Mail } from '../mail/templates';
+import { readerOf } from '../mail/reader';
+import { Localizer } from '../i18n';
 import { DeclineCode, type ChangeKind, type ChangeStateName, type Delivery, type EmailChangeInput, type Purpose, type RecordedRequest } from '../workflows/messages';
 import { supersedeOpenRequests } from '../email-change/requests';
 
@@ -20,6 +22,8 @@ const toDate = (ms: number | null) => (ms === null ? null : new Date(ms));
 export function createEmailChangeActivities({ config, pool, mail, temporal }: ActivityDeps) {
   const linkFor = (token: string) => `${config.publicBaseUrl}/verify-email?token=${token}`;
   const senderDomain = /@([^>\s]+)/.exec(config.mailFrom)?.[1] ?? 'email-change.local';
+  // Issue #15: mail in the account's language, with the app's name (TEMPLATES_DIR read once, here).
+  const localizer = new Localizer(config.branding);
 
   /** One SMTP send with a Message-ID derived from the key; 5xx answers are permanent. */
   async function send(messageKey: string, to: string, content: Mail): Promise<void> {
@@ -168,9 +172,10 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
       );
       const prepared = rows[0];
       if (!prepared) throw ApplicationFailure.nonRetryable(`no prepared link for ${args.messageKey}`, 'MAIL_NOT_PREPARED');
+      const reader = await readerOf(pool, localizer, args.input.userId);
       return sendOnce(args.messageKey, prepared.recipient, () => {
         if (!prepared.sealed) throw ApplicationFailure.nonRetryable(`the link of ${args.messageKey} is gone`, 'MAIL_NOT_PREPARED');
-        return verificationMail({
+        return verificationMail(localizer, reader, {
           purpose: args.purpose,
           kind: args.kind ?? args.input.kind,
           newEmail: args.input.newEmail,
@@ -275,8 +280,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
 
     /** R-OLD: tells the old address its account email changed; once per change. */
     async sendChangedNotice(args: { changeId: string }): Promise<{ sentAt: string }> {
-      const { rows } = await pool.query<{ oldEmail: string; newEmail: string; completedAt: Date }>(
-        `SELECT old_email AS "oldEmail", new_email AS "newEmail", completed_at AS "completedAt"
+      const { rows } = await pool.query<{ oldEmail: string; newEmail: string; completedAt: Date; userId: string }>(
+        `SELECT old_email AS "oldEmail", new_email AS "newEmail", completed_at AS "completedAt", user_id AS "userId"
          FROM email_change_requests WHERE id = $1 AND state = 'APPROVED'`,
         [args.changeId],
       );
@@ -287,7 +292,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
         `INSERT INTO mail_messages (message_key, change_id, kind, recipient) VALUES ($1, $2, 'notice', $3) ON CONFLICT (message_key) DO NOTHING`,
         [messageKey, args.changeId, request.oldEmail],
       );
-      return sendOnce(messageKey, request.oldEmail, () => changedNotice({ newEmail: request.newEmail, changedAt: request.completedAt.getTime() }));
+      const reader = await readerOf(pool, localizer, request.userId);
+      return sendOnce(messageKey, request.oldEmail, () => changedNotice(localizer, reader, { newEmail: request.newEmail, changedAt: request.completedAt.getTime() }));
     },
   };
 }

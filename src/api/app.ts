@@ -71,7 +71,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
     emailChangeRoutes(accounts, emailChange, deps.pool, deps.config.tokenSecret, limits).routes(),
     eventRoutes(accounts, liveStatusStreams(app, deps, emailChange)).routes(),
     deviceRoutes(accounts, devices, guard).routes(),
-    linkPageRoutes(emailChange).routes(),
+    linkPageRoutes(emailChange, deps.config, deps.pool).routes(),
     healthRoutes(deps.pool, deps.temporal).routes(),
     docsRoutes(deps.config.publicBaseUrl).routes(),
     metrics.routes(deps.config.observability.metricsAuthToken).routes(),

@@ -1,8 +1,15 @@
-const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+import type { Localizer } from '../i18n';
+import { escapeHtml } from '../i18n/escape';
 
-export const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ENTITIES[c]!);
+export { escapeHtml };
 
-/** A complete, script-free HTML page around already-escaped body markup. */
+/**
+ * A page a person reaches from a mail (issue #15): the app's name, logo, "back to the app" and
+ * help links around already-escaped body markup, in `lng`, from the `page.html` template.
+ */
+export const brandedPage = (localizer: Localizer, lng: string, title: string, body: string) => localizer.render('page.html', lng, { title, body });
+
+/** A complete, script-free HTML page around already-escaped body markup (operator pages such as the dev outbox). */
 export function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">

@@ -83,6 +83,10 @@ export function createOpenApiDocument() {
       },
       '/v1/me': {
         get: op('The profile (R-ME, UC01)', signedIn, { responses: { ...signedIn.responses, '200': ok('The profile', s.profile), '503': common['503'] } }),
+        patch: op('Set the language and time zone of pages and mail (issue #15)', signedIn, {
+          requestBody: { required: true, content: json(s.preferencesBody) },
+          responses: { ...signedIn.responses, ...common, '200': ok('The profile', s.profile) },
+        }),
       },
       '/v1/email/availability': {
         get: op('Is an address available (R-AVAIL)', signedIn, {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import 'zod-openapi'; // the `.meta({ id, param, … })` typings only
 import { emailField } from '../email-address';
+import { localeField, timeZoneField } from '../i18n/fields';
 
 /**
  * The API's contract in zod: what the routes validate requests with, and what they answer.
@@ -19,7 +20,15 @@ const username = text()
 // The upper bound keeps argon2 input small; the lower bound is NIST 800-63B's minimum.
 const password = text().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters');
 
-export const newUserBody = z.strictObject({ username, password, email: emailField.optional() }).meta({ id: 'NewUser' });
+export const newUserBody = z
+  .strictObject({ username, password, email: emailField.optional(), locale: localeField.optional(), timeZone: timeZoneField.optional() })
+  .meta({ id: 'NewUser' });
+
+/** Issue #15: the account's language and time zone for pages and mail; null clears one. */
+export const preferencesBody = z
+  .strictObject({ locale: localeField.nullable().optional(), timeZone: timeZoneField.nullable().optional() })
+  .refine((body) => body.locale !== undefined || body.timeZone !== undefined, { error: 'send locale, timeZone or both' })
+  .meta({ id: 'Preferences' });
 
 // Control characters (NUL above all, which PostgreSQL refuses in text) cannot be in any username: 400, not a lookup.
 export const signInBody = z
@@ -138,6 +147,8 @@ export const profile = z
     emailVerifiedAt: dateTime().nullable(),
     previousEmails: z.array(z.object({ email: z.string(), replacedAt: dateTime() })),
     pendingChange: change.nullable(),
+    locale: z.string().nullable().meta({ description: 'Language of pages and mail (issue #15); null: the browser\'s, English in mail' }),
+    timeZone: z.string().nullable().meta({ description: 'Time zone of the dates in pages and mail; null: UTC' }),
   })
   .meta({ id: 'Profile' });
 

@@ -1,4 +1,5 @@
-import { escapeHtml } from '../api/html';
+import { escapeHtml } from '../i18n/escape';
+import type { Localizer } from '../i18n';
 import type { ChangeKind, Purpose, RequestedBy } from '../workflows/messages';
 
 export interface Mail {
@@ -7,7 +8,11 @@ export interface Mail {
   html: string;
 }
 
-const when = (ms: number) => new Date(ms).toUTCString();
+/** Whom a mail is for: their language and time zone (the account's stored locale, else English and UTC). */
+export interface Reader {
+  lng: string;
+  timeZone?: string | null;
+}
 
 /** "alice@example.com" → "al***@example.com": enough to recognise, not to harvest. */
 export function maskEmail(address: string): string {
@@ -15,63 +20,63 @@ export function maskEmail(address: string): string {
   return `${local.slice(0, Math.min(2, local.length))}***@${domain}`;
 }
 
+/** One paragraph as text and as HTML (with `strong` values in bold). */
+type Paragraph = { text: string; html: string };
+const paragraph = (l: Localizer, lng: string, key: string, vars: Record<string, string | undefined> = {}, strong: string[] = []): Paragraph => ({
+  text: l.t(lng, key, vars),
+  html: l.html(lng, key, vars, strong),
+});
+
 /** Who asked, from facts the service established itself; nothing the requester typed (issue #9). */
-function whoAsked(by: RequestedBy, at: number): string {
-  const from = [by.device && `on ${by.device}`, by.ip && `from the network address ${by.ip}`].filter(Boolean).join(' ');
-  return `Requested on ${when(at)}${from ? ` ${from}` : ''}, after the account holder re-authenticated with ${by.method === 'password' ? 'a password' : 'a biometric device key'}.`;
+function whoAsked(l: Localizer, reader: Reader, by: RequestedBy, at: number): Paragraph {
+  const context = by.device && by.ip ? 'both' : by.device ? 'device' : by.ip ? 'ip' : undefined;
+  const vars = { date: l.date(reader.lng, at, reader.timeZone), device: by.device, ip: by.ip, method: l.t(reader.lng, `mail.verify.method.${by.method}`), context };
+  return paragraph(l, reader.lng, 'mail.verify.requested', vars);
 }
 
-function html(title: string, paragraphs: string[], button?: { href: string; label: string }): string {
-  const body = paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n');
-  const cta = button
-    ? `<p><a href="${escapeHtml(button.href)}" style="display:inline-block;padding:10px 18px;background:#1f5f99;color:#ffffff;text-decoration:none;border-radius:4px">${escapeHtml(button.label)}</a></p>
-<p style="font-size:13px;color:#555555">Or copy this address into your browser:<br>${escapeHtml(button.href)}</p>`
-    : '';
-  // No remote images, no scripts: renders the same in every client and tracks nobody.
-  return `<!doctype html><html><body style="font-family:Arial,sans-serif;line-height:1.5;color:#1a1a1a">
-<h2>${escapeHtml(title)}</h2>
-${body}
-${cta}
-</body></html>`;
-}
-
-/** R-MAIL: the verification link for the new (or old) address, with its expiry and who asked. */
-export function verificationMail(args: {
-  purpose: Purpose;
-  kind: ChangeKind;
-  newEmail: string;
-  link: string;
-  linkExpiresAt: number;
-  requestedAt: number;
-  requestedBy: RequestedBy;
-}): Mail {
-  const title =
-    args.purpose === 'new'
-      ? args.kind === 'ADD' ? 'Confirm your email address' : 'Confirm your new email address'
-      : 'Confirm the change of your account email';
-  const what =
-    args.purpose === 'new'
-      ? `Someone asked to ${args.kind === 'ADD' ? 'add this address to' : 'make this the email address of'} their account.`
-      : `Someone asked to change your account's email address from this address to ${maskEmail(args.newEmail)}. The change needs your confirmation here too.`;
-  const paragraphs = [
-    what,
-    whoAsked(args.requestedBy, args.requestedAt),
-    `The link works once and expires on ${when(args.linkExpiresAt)}.`,
-    "If this wasn't you, do not open the link: nothing changes without it. Consider changing your password.",
-  ];
+/** The mail around its paragraphs, from the `mail.txt` and `mail.html` templates. */
+function compose(l: Localizer, reader: Reader, title: string, parts: { text: string[]; html: string[] }): Mail {
   return {
     subject: title,
-    text: `${title}\n\n${paragraphs[0]}\n\nConfirm here:\n${args.link}\n\n${paragraphs.slice(1).join('\n\n')}\n`,
-    html: html(title, paragraphs, { href: args.link, label: 'Review and confirm' }),
+    text: l.render('mail.txt', reader.lng, { title, body: parts.text.join('\n\n') }),
+    // No scripts and, unless APP_LOGO_URL is set, no remote images: renders alike everywhere and tracks nobody.
+    html: l.render('mail.html', reader.lng, { title, body: parts.html.join('\n') }),
   };
 }
 
-/** R-OLD: the notice the old address gets after a completed change; it carries no link. */
-export function changedNotice(args: { newEmail: string; changedAt: number }): Mail {
-  const title = 'Your account email was changed';
-  const paragraphs = [
-    `The email address of your account was changed to ${maskEmail(args.newEmail)} on ${when(args.changedAt)}. This address no longer receives mail for the account.`,
-    "If this wasn't you, contact support at once: someone may have access to your account.",
+const P = (html: string) => `<p style="margin:0 0 14px">${html}</p>`;
+
+/** R-MAIL: the verification link for the new (or old) address, with its expiry and who asked. */
+export function verificationMail(
+  l: Localizer,
+  reader: Reader,
+  args: { purpose: Purpose; kind: ChangeKind; newEmail: string; link: string; linkExpiresAt: number; requestedAt: number; requestedBy: RequestedBy },
+): Mail {
+  const { lng } = reader;
+  const which = args.purpose === 'old' ? 'Old' : args.kind === 'ADD' ? 'Add' : 'Update';
+  const title = l.t(lng, `mail.verify.subject${which}`);
+  const intro = paragraph(l, lng, `mail.verify.intro${which}`, { to: maskEmail(args.newEmail) }, ['to']);
+  const rest = [
+    whoAsked(l, reader, args.requestedBy, args.requestedAt),
+    paragraph(l, lng, 'mail.verify.expires', { date: l.date(lng, args.linkExpiresAt, reader.timeZone) }, ['date']),
+    paragraph(l, lng, 'mail.verify.notYou'),
   ];
-  return { subject: title, text: `${title}\n\n${paragraphs.join('\n\n')}\n`, html: html(title, paragraphs) };
+  const href = escapeHtml(args.link);
+  const button = `<p style="margin:20px 0"><a href="${href}" style="display:inline-block;padding:10px 18px;background:#1f5f99;color:#ffffff;text-decoration:none;border-radius:4px">${escapeHtml(l.t(lng, 'mail.verify.button'))}</a></p>
+<p style="font-size:13px;color:#5a6270;margin:0 0 14px;word-break:break-all">${escapeHtml(l.t(lng, 'mail.verify.copy'))}<br>${href}</p>`;
+  return compose(l, reader, title, {
+    text: [intro.text, `${l.t(lng, 'mail.verify.confirmHere')}\n${args.link}`, ...rest.map((p) => p.text)],
+    html: [P(intro.html), button, ...rest.map((p) => P(p.html))],
+  });
+}
+
+/** R-OLD: the notice the old address gets after a completed change; it carries no link. */
+export function changedNotice(l: Localizer, reader: Reader, args: { newEmail: string; changedAt: number }): Mail {
+  const { lng } = reader;
+  const title = l.t(lng, 'mail.notice.subject');
+  const parts = [
+    paragraph(l, lng, 'mail.notice.body', { to: maskEmail(args.newEmail), date: l.date(lng, args.changedAt, reader.timeZone) }, ['to']),
+    paragraph(l, lng, 'mail.notice.notYou'),
+  ];
+  return compose(l, reader, title, { text: parts.map((p) => p.text), html: parts.map((p) => P(p.html)) });
 }

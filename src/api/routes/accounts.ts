@@ -4,7 +4,7 @@ import { clientKey } from '../../auth/client-key';
 import type { RateLimits } from '../../auth/rate-limits';
 import type { SignIn } from '../../auth/sign-in';
 import { parseInput, requireUser, type AppState } from '../middleware';
-import { newUserBody, signInBody } from '../schemas';
+import { newUserBody, preferencesBody, signInBody } from '../schemas';
 import { withReasonCode } from '../../email-change/errors';
 import type { ChangeStatus } from '../../workflows/messages';
 
@@ -31,10 +31,20 @@ export function accountRoutes(
     ctx.body = await sessions.signIn(input.username, input.password, clientKey(ctx.ip));
   });
 
+  const profileOf = async (userId: string) => {
+    const [profile, pending, preferences] = await Promise.all([accounts.profile(userId), pendingChange(userId), accounts.preferences(userId)]);
+    return { ...profile, pendingChange: pending && withReasonCode(pending), ...preferences };
+  };
+
   router.get('/v1/me', requireUser(accounts), async (ctx) => {
-    const userId = ctx.state.user!.id;
-    const [profile, pending] = await Promise.all([accounts.profile(userId), pendingChange(userId)]);
-    ctx.body = { ...profile, pendingChange: pending && withReasonCode(pending) };
+    ctx.body = await profileOf(ctx.state.user!.id);
+  });
+
+  // Issue #15: the language and time zone of the account's pages and mail.
+  router.patch('/v1/me', requireUser(accounts), async (ctx) => {
+    const changes = parseInput(preferencesBody, ctx.request.body);
+    await accounts.setPreferences(ctx.state.user!.id, changes);
+    ctx.body = await profileOf(ctx.state.user!.id);
   });
 
   return router;
