@@ -121,6 +121,20 @@ export function createOpenApiDocument() {
           },
         }),
       },
+      '/v1/email/change/events': {
+        get: op('The change as a live stream of Server-Sent Events (issue #14)', signedIn, {
+          description:
+            'First an event with the current status, then one whenever it changes: `id: <event id>`, `event: status`, `data: <the body of GET /v1/email/change>`; `: heartbeat` comment lines every SSE_HEARTBEAT_MS. Send `Last-Event-ID` when reconnecting: the first event is then the status as of now, which includes every change after that id. At most SSE_MAX_STREAMS_PER_USER open streams per user on one server (429 beyond).',
+          requestParams: { header: z.object({ 'Last-Event-ID': z.string().optional().meta({ description: 'The id of the last event received, when reconnecting' }) }) },
+          responses: {
+            ...signedIn.responses,
+            '200': { description: 'text/event-stream; each `data:` line is a ChangeStatus (JSON)', content: { 'text/event-stream': { schema: z.string() } } },
+            '400': error('VALIDATION_FAILED (Last-Event-ID is not an event id)'),
+            '429': error('RATE_LIMITED: too many open streams for this user or on this server', retryAfter),
+            '503': common['503'],
+          },
+        }),
+      },
       '/v1/email/change/resend': {
         post: op('Send fresh links to the unconfirmed address(es) (R-RESEND)', signedIn, {
           requestParams: { header: idempotencyKey },

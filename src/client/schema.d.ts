@@ -255,7 +255,79 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Set the language and time zone of pages and mail (issue #15) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Preferences"];
+                };
+            };
+            responses: {
+                /** @description The profile */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Profile"];
+                    };
+                };
+                /** @description VALIDATION_FAILED */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                401: {
+                    headers: {
+                        "WWW-Authenticate": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again */
+                        "Retry-After": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/email/availability": {
@@ -588,6 +660,89 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/email/change/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The change as a live stream of Server-Sent Events (issue #14)
+         * @description First an event with the current status, then one whenever it changes: `id: <event id>`, `event: status`, `data: <the body of GET /v1/email/change>`; `: heartbeat` comment lines every SSE_HEARTBEAT_MS. Send `Last-Event-ID` when reconnecting: the first event is then the status as of now, which includes every change after that id. At most SSE_MAX_STREAMS_PER_USER open streams per user on one server (429 beyond).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description The id of the last event received, when reconnecting */
+                    "Last-Event-ID"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text/event-stream; each `data:` line is a ChangeStatus (JSON) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description VALIDATION_FAILED (Last-Event-ID is not an event id) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                401: {
+                    headers: {
+                        "WWW-Authenticate": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description RATE_LIMITED: too many open streams for this user or on this server */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again */
+                        "Retry-After": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again */
+                        "Retry-After": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1501,10 +1656,18 @@ export interface components {
             username: string;
             password: string;
             email?: string;
+            /** @description BCP 47 language tag of pages and mail (en, ne, ne-NP); a language without a catalogue falls back to English */
+            locale?: string;
+            /** @description IANA time zone the dates in pages and mail are shown in; unset: UTC */
+            timeZone?: string;
         };
         SignIn: {
             username: string;
             password: string;
+        };
+        Preferences: {
+            locale?: string | null;
+            timeZone?: string | null;
         };
         StartChange: {
             email: string;
@@ -1582,6 +1745,10 @@ export interface components {
                 replacedAt: string;
             }[];
             pendingChange: components["schemas"]["Change"] | null;
+            /** @description Language of pages and mail (issue #15); null: the browser's, English in mail */
+            locale: string | null;
+            /** @description Time zone of the dates in pages and mail; null: UTC */
+            timeZone: string | null;
         };
         /** @description R-STATUS: an email change request */
         Change: {

@@ -36,7 +36,7 @@ describe('the OpenAPI document (issue #11)', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths ?? {}).sort()).toEqual(
       [
-        '/v1/users', '/v1/sessions', '/v1/me', '/v1/email/availability', '/v1/email/change', '/v1/email/change/resend', '/v1/email/verify',
+        '/v1/users', '/v1/sessions', '/v1/me', '/v1/email/availability', '/v1/email/change', '/v1/email/change/events', '/v1/email/change/resend', '/v1/email/verify',
         '/v1/devices', '/v1/devices/{id}', '/v1/auth/challenges', '/verify-email', '/verify-email/resend', '/healthz', '/readyz',
       ].sort(),
     );
