@@ -22,7 +22,7 @@ export function demoRoutes(): Router<AppState> {
     ctx.set(
       'Content-Security-Policy',
       `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; ` +
-        "img-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+        "img-src 'self' data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
     );
     ctx.type = 'html';
     ctx.body = template.replaceAll('{{nonce}}', nonce);
