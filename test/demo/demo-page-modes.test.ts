@@ -75,6 +75,6 @@ describe('/demo', () => {
     stops.push(api.stop);
     const res = await fetch(`${api.baseUrl}/demo`);
     expect(res.status).toBe(404);
-    expect((await res.json()).error.code).toBe('NOT_FOUND');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
 });
