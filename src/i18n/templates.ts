@@ -31,7 +31,7 @@ header .in,main,footer{max-width:40rem;margin:0 auto}
 .brand img{height:2rem;width:auto}
 main{background:#fff;margin:1.5rem auto;padding:1.5rem;border-radius:.6rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 h1{font-size:1.45rem;line-height:1.3;margin:0 0 1rem}
-strong{word-break:break-all}
+strong{overflow-wrap:anywhere}
 button{font:inherit;font-size:1rem;padding:.7rem 1.4rem;border-radius:.4rem;border:0;background:#1f5f99;color:#fff;cursor:pointer}
 .meta{color:#5a6270;font-size:.9rem}
 footer{padding:0 1rem 2rem;font-size:.9rem;color:#5a6270;display:flex;flex-wrap:wrap;gap:.5rem 1.5rem}
