@@ -2,8 +2,9 @@
 // separate processes) on PostgreSQL (DATABASE_URL's server, else embedded), until Ctrl-C.
 import { startTemporalCluster } from '../src/dev/temporal-cluster';
 
+const abort = new AbortController();
+
 async function run(): Promise<void> {
-  const abort = new AbortController();
   let firstSignalAt = 0;
   const onSignal = () => {
     // A second Ctrl-C forces (exit handlers SIGKILL what is left); one relayed by npm/tsx right after the terminal's is not a second.
@@ -34,8 +35,14 @@ async function run(): Promise<void> {
   console.error('Stopped');
 }
 
-run().catch((err) => {
-  if ((err as Error).message === 'interrupted') process.exit(130);
+run().catch(async (err) => {
+  // A tool killed by the same Ctrl-C fails before our handler has run: let a pending signal land first.
+  await new Promise((r) => setTimeout(r, 200));
+  // Interrupted during start-up: startTemporalCluster stopped what it had started and deleted its directory.
+  if (abort.signal.aborted) {
+    console.error('Stopped');
+    process.exit(130);
+  }
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);
 });

@@ -1,8 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Connection, type TLSConfig } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import pg from 'pg';
@@ -37,21 +37,33 @@ export interface TemporalServerBuild {
 
 const goEnv = () => ({ ...process.env, GOTOOLCHAIN: GO_TOOLCHAIN, GOBIN: TEMPORAL_SERVER_DIR });
 
-/** Builds the pinned server and SQL tool into .tools/ once (about 7 minutes on 2 cores), then reuses them. */
-export function buildTemporalServer(log: (line: string) => void = () => undefined): TemporalServerBuild {
+/**
+ * Builds the pinned server and SQL tool into .tools/ once (about 7 minutes on 2 cores, a progress
+ * line every 30 s), then reuses them.
+ */
+export async function buildTemporalServer(log: (line: string) => void = () => undefined): Promise<TemporalServerBuild> {
   const server = path.join(TEMPORAL_SERVER_DIR, 'server');
   const sqlTool = path.join(TEMPORAL_SERVER_DIR, 'sql');
   if (!fs.existsSync(server) || !fs.existsSync(sqlTool)) {
-    log(`Building Temporal server ${TEMPORAL_SERVER_VERSION} and its SQL tool into ${TEMPORAL_SERVER_DIR} (Go, several minutes the first time)`);
+    log(`Building Temporal server ${TEMPORAL_SERVER_VERSION} and its SQL tool into ${TEMPORAL_SERVER_DIR} (Go ${GO_TOOLCHAIN}, about 7 minutes on 2 cores the first time)`);
     fs.mkdirSync(TEMPORAL_SERVER_DIR, { recursive: true });
     const pkgs = ['cmd/server', 'cmd/tools/sql'].map((p) => `${MODULE}/${p}@v${TEMPORAL_SERVER_VERSION}`);
-    const result = spawnSync('go', ['install', ...pkgs], { env: goEnv(), stdio: ['ignore', 2, 'inherit'] });
-    if (result.error) throw new Error(`cannot run go (needed to build the Temporal server): ${result.error.message}`);
-    if (result.status !== 0) throw new Error(`go install ${pkgs.join(' ')} failed (exit ${result.status})`);
+    const started = Date.now();
+    const progress = setInterval(() => log(`  still building the Temporal server (${Math.round((Date.now() - started) / 1000)} s)`), 30_000);
+    try {
+      const result = await runTool('go', ['install', ...pkgs], goEnv());
+      if (result.code !== 0) throw new Error(`go install ${pkgs.join(' ')} failed (exit ${result.code}): ${tail(result.output)}`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('cannot run go (needed to build the Temporal server): install Go 1.21 or later; it fetches the pinned toolchain itself', { cause: err });
+      throw err;
+    } finally {
+      clearInterval(progress);
+    }
+    log(`Built in ${Math.round((Date.now() - started) / 1000)} s`);
   }
-  const download = spawnSync('go', ['mod', 'download', '-json', `${MODULE}@v${TEMPORAL_SERVER_VERSION}`], { env: goEnv(), encoding: 'utf8' });
-  if (download.status !== 0) throw new Error(`go mod download ${MODULE}@v${TEMPORAL_SERVER_VERSION} failed: ${download.stderr || download.stdout}`);
-  const moduleDir = (JSON.parse(download.stdout) as { Dir: string }).Dir;
+  const download = await runTool('go', ['mod', 'download', '-json', `${MODULE}@v${TEMPORAL_SERVER_VERSION}`], goEnv(), { stderr: false });
+  if (download.code !== 0) throw new Error(`go mod download ${MODULE}@v${TEMPORAL_SERVER_VERSION} failed: ${tail(download.output)}`);
+  const moduleDir = (JSON.parse(download.output) as { Dir: string }).Dir;
   return { server, sqlTool, moduleDir };
 }
 
@@ -73,10 +85,34 @@ export interface ClusterProcess {
   pid(): number | undefined;
 }
 
+/**
+ * TLS on the frontend with required client certificates (mutual TLS). PEM files, made by the caller:
+ * `caFile` signed the frontend's certificate and every client certificate the frontend accepts.
+ */
+export interface ClusterTls {
+  caFile: string;
+  /** The frontend's certificate (its subjectAltName holds `serverName`) and key. */
+  serverCertFile: string;
+  serverKeyFile: string;
+  /** The name clients check the frontend's certificate against. */
+  serverName: string;
+  /** The client certificate of the cluster's own callers of the frontend: its system worker, and start-up (namespace, search attributes). */
+  internalCertFile: string;
+  internalKeyFile: string;
+}
+
 export interface TemporalCluster {
   /** The frontend's gRPC address (host:port). */
   address: string;
   namespace: string;
+  /** Set when the frontend requires mutual TLS. */
+  tls?: ClusterTls;
+  /**
+   * What our API and worker need to reach the cluster, as the @temporalio/envconfig variables
+   * src/temporal-connection.ts reads: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and, with `tls`, the CA and
+   * server name (the client certificate is the caller's own: TEMPORAL_TLS_CLIENT_CERT_PATH / _KEY_PATH).
+   */
+  clientEnv: Record<string, string>;
   /** The PostgreSQL server's `email_change` database (embedded, or DATABASE_URL as given). */
   databaseUrl: string;
   processes: ClusterProcess[];
@@ -99,15 +135,18 @@ export interface TemporalClusterOptions {
   log?: (line: string) => void;
   /** Called with each server process's pid as it is spawned. */
   onSpawn?: (pid: number) => void;
-  /** Aborts start-up (Ctrl-C): what was started is stopped and start rejects. */
+  /** Aborts start-up (Ctrl-C): what was started is stopped and start rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Mutual TLS on the frontend (certificates made by the caller); plain gRPC when omitted. */
+  tls?: ClusterTls;
 }
 
 /** Builds (once) and starts the cluster, sets up its schemas, namespace and search attributes. */
 export async function startTemporalCluster(opts: TemporalClusterOptions = {}): Promise<TemporalCluster> {
   const log = opts.log ?? (() => undefined);
   const namespace = opts.namespace ?? 'default';
-  const build = buildTemporalServer(log);
+  const build = await buildTemporalServer(log);
+  opts.signal?.throwIfAborted();
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'temporal-cluster-'));
   // The embedded PostgreSQL may run as the `postgres` user (as root), which must enter it.
@@ -134,7 +173,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions = {}): P
     opts.signal?.throwIfAborted();
     const databaseUrl = opts.databaseUrl ?? postgres!.url;
     log('Setting up the temporal and temporal_visibility schemas');
-    await setUpSchemas(build, databaseUrl);
+    await setUpSchemas(build, databaseUrl, opts.signal);
 
     opts.signal?.throwIfAborted();
     const processes = await planProcesses(dir, opts.historyHosts ?? 2);
@@ -142,7 +181,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions = {}): P
     fs.writeFileSync(dynamicConfig, stringify(DYNAMIC_CONFIG));
     const base = parse(fs.readFileSync(path.join(build.moduleDir, 'config', 'development-postgres12.yaml'), 'utf8')) as Record<string, any>;
     for (const proc of processes) {
-      fs.writeFileSync(proc.configFile, stringify(adaptConfig(base, processes, proc, databaseUrl, dynamicConfig)));
+      fs.writeFileSync(proc.configFile, stringify(adaptConfig(base, processes, proc, databaseUrl, dynamicConfig, opts.tls)));
     }
 
     const spawnProcess = (proc: ClusterProcess) => {
@@ -166,7 +205,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions = {}): P
     for (const proc of rest) spawnProcess(proc);
 
     const address = `127.0.0.1:${frontend.ports.grpcPort}`;
-    await setUpNamespace(address, namespace, opts.retentionMs ?? DEV_RETENTION_MS, () => {
+    await setUpNamespace({ address, tls: opts.tls && clientTlsConfig(opts.tls) }, namespace, opts.retentionMs ?? DEV_RETENTION_MS, () => {
       opts.signal?.throwIfAborted();
       return exitedEarly(children, processes);
     });
@@ -177,9 +216,13 @@ export async function startTemporalCluster(opts: TemporalClusterOptions = {}): P
       return proc;
     };
     for (const proc of processes) proc.pid = () => children.get(proc.name)?.pid;
+    const clientEnv: Record<string, string> = { TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace };
+    if (opts.tls) Object.assign(clientEnv, { TEMPORAL_TLS_SERVER_CA_CERT_PATH: opts.tls.caFile, TEMPORAL_TLS_SERVER_NAME: opts.tls.serverName });
     return {
       address,
       namespace,
+      tls: opts.tls,
+      clientEnv,
       databaseUrl,
       processes,
       async kill(name) {
@@ -200,6 +243,11 @@ export async function startTemporalCluster(opts: TemporalClusterOptions = {}): P
       stop,
     };
   } catch (err) {
+    if (opts.signal?.aborted) {
+      // Interrupted: whatever failed meanwhile (a tool killed by the same Ctrl-C) is not the story.
+      await stop();
+      throw opts.signal.reason;
+    }
     const logs = [...children.keys()].map((name) => path.join(dir, `${name}.log`));
     const reasons = logs.filter((f) => fs.existsSync(f)).flatMap((f) => {
       const reason = lastFatal(fs.readFileSync(f, 'utf8'));
@@ -253,7 +301,7 @@ async function freeSmallintPort(): Promise<number> {
 }
 
 /** The module's development-postgres12.yaml with this machine's ports, database and membership. */
-function adaptConfig(base: Record<string, any>, processes: ClusterProcess[], self: ClusterProcess, databaseUrl: string, dynamicConfig: string) {
+function adaptConfig(base: Record<string, any>, processes: ClusterProcess[], self: ClusterProcess, databaseUrl: string, dynamicConfig: string, tls?: ClusterTls) {
   const config = structuredClone(base);
   const url = new URL(databaseUrl);
   for (const [store, database] of [['postgres-default', 'temporal'], ['postgres-visibility', 'temporal_visibility']] as const) {
@@ -281,38 +329,76 @@ function adaptConfig(base: Record<string, any>, processes: ClusterProcess[], sel
   config.archival = { history: { state: 'disabled' }, visibility: { state: 'disabled' } };
   config.namespaceDefaults = { archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } } };
   config.dynamicConfigClient = { filepath: dynamicConfig, pollInterval: '10s' };
+  if (tls) {
+    // Every process gets the same block: the frontend serves it, the system worker (and any other service calling the frontend) presents `internal*`.
+    const client = { serverName: tls.serverName, rootCaFiles: [tls.caFile] };
+    config.global.tls = {
+      frontend: { server: { certFile: tls.serverCertFile, keyFile: tls.serverKeyFile, requireClientAuth: true, clientCaFiles: [tls.caFile] }, client },
+      systemWorker: { certFile: tls.internalCertFile, keyFile: tls.internalKeyFile, client },
+    };
+  }
   return config;
 }
 
 /** `temporal-sql-tool`: creates both databases when missing, sets up a new one at 0.0, updates both to the version this server wants. */
-async function setUpSchemas(build: TemporalServerBuild, databaseUrl: string): Promise<void> {
+async function setUpSchemas(build: TemporalServerBuild, databaseUrl: string, signal?: AbortSignal): Promise<void> {
   const url = new URL(databaseUrl);
   const admin = new pg.Client({ connectionString: databaseUrl });
   await admin.connect();
   try {
     for (const [database, schemaDir] of [['temporal', 'temporal'], ['temporal_visibility', 'visibility']] as const) {
       const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database])).rowCount !== 0;
-      const sqlTool = (...args: string[]) => {
+      const sqlTool = async (...args: string[]) => {
+        signal?.throwIfAborted();
         const common = ['--plugin', 'postgres12', '--ep', url.hostname, '-p', url.port || '5432', '-u', decodeURIComponent(url.username), '--db', database];
-        const result = spawnSync(build.sqlTool, [...common, ...args], {
-          env: { ...process.env, SQL_PASSWORD: decodeURIComponent(url.password) },
-          encoding: 'utf8',
-        });
-        if (result.status !== 0) throw new Error(`temporal-sql-tool ${args[0]} (${database}) failed: ${tail(result.stderr || result.stdout)}`);
+        const result = await runTool(build.sqlTool, [...common, ...args], { ...process.env, SQL_PASSWORD: decodeURIComponent(url.password) });
+        if (result.code !== 0) throw new Error(`temporal-sql-tool ${args[0]} (${database}) failed: ${tail(result.output)}`);
       };
       if (!exists) {
-        sqlTool('create');
-        sqlTool('setup-schema', '-v', '0.0');
+        await sqlTool('create');
+        await sqlTool('setup-schema', '-v', '0.0');
       }
-      sqlTool('update-schema', '-d', path.join(build.moduleDir, 'schema', 'postgresql', 'v12', schemaDir, 'versioned'));
+      await sqlTool('update-schema', '-d', path.join(build.moduleDir, 'schema', 'postgresql', 'v12', schemaDir, 'versioned'));
     }
   } finally {
     await admin.end();
   }
 }
 
+/**
+ * A tool run without blocking the event loop: a blocked process cannot answer Ctrl-C, and a parent
+ * that relays signals (tsx) SIGKILLs a child that does not answer within 60 ms, leaving its temporary
+ * directory behind.
+ */
+function runTool(file: string, args: string[], env: NodeJS.ProcessEnv, keepOf: { stderr: boolean } = { stderr: true }): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-1_000_000));
+    child.stdout.on('data', keep);
+    if (keepOf.stderr) child.stderr.on('data', keep);
+    else child.stderr.resume();
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
+
+/** The client side of ClusterTls: the CA, the server name and the cluster's own client certificate. */
+export function clientTlsConfig(tls: ClusterTls, client: { certFile: string; keyFile: string } = { certFile: tls.internalCertFile, keyFile: tls.internalKeyFile }): TLSConfig {
+  return {
+    serverNameOverride: tls.serverName,
+    serverRootCACertificate: fs.readFileSync(tls.caFile),
+    clientCertPair: { crt: fs.readFileSync(client.certFile), key: fs.readFileSync(client.keyFile) },
+  };
+}
+
 /** Waits for the frontend, registers the namespace (with its retention) and adds the project's search attributes. */
-async function setUpNamespace(address: string, namespace: string, retentionMs: number, exited: () => string | undefined): Promise<void> {
+async function setUpNamespace(
+  frontend: { address: string; tls?: TLSConfig },
+  namespace: string,
+  retentionMs: number,
+  exited: () => string | undefined,
+): Promise<void> {
   const deadline = Date.now() + 120_000;
   const retry = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     for (;;) {
@@ -326,7 +412,7 @@ async function setUpNamespace(address: string, namespace: string, retentionMs: n
       }
     }
   };
-  const connection = await retry('connecting to the frontend', () => Connection.connect({ address, connectTimeout: 2_000 }));
+  const connection = await retry('connecting to the frontend', () => Connection.connect({ ...frontend, connectTimeout: 2_000 }));
   try {
     await retry('registering the namespace', () =>
       connection.workflowService

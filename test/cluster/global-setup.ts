@@ -12,7 +12,7 @@ import { bundleWorkflows } from '../../src/worker';
 export default async function setup(project: TestProject) {
   const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'email-change-cluster-test-'));
   fs.chmodSync(tempDir, 0o755);
-  buildTemporalServer((line) => console.error(line));
+  await buildTemporalServer((line) => console.error(line));
   const quiet = { ...console, trace: () => undefined, debug: () => undefined, info: () => undefined, log: () => undefined };
   const bundle = await bundleWorkflows(quiet as never);
   const workflowBundlePath = path.join(tempDir, 'workflow-bundle.js');
