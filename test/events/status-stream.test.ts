@@ -3,6 +3,7 @@ import { startStack, type TestStack } from '../helpers/stack';
 import { startExtraApi } from '../helpers/services';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
 import { clickAndConfirm, linkIn, startChange, tokenFromMail } from '../helpers/flow';
+import { workflowIdFor } from '../../src/workflows/messages';
 import { openStream, type SseStream } from './sse-client';
 
 /**
@@ -64,6 +65,13 @@ describe('the live status stream', () => {
     expect(Number(approved.id)).toBeGreaterThan(Number(sent.id));
     expect(new Set(mine.events.map((e) => JSON.stringify(e.data))).size).toBe(mine.events.length);
 
+    // Without WEBHOOK_URL the run schedules nothing for webhooks: its only activity task is the mail (issue #12's cost).
+    const handle = stack.temporal.workflow.getHandle(workflowIdFor(user.id));
+    await handle.result();
+    const history = await handle.fetchHistory();
+    const scheduled = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
+    expect(scheduled).toEqual(['sendVerificationMail']);
+
     // Heartbeats keep flowing; the other user's stream never heard of this change.
     await theirs.waitForComment('heartbeat');
     expect(theirs.events).toHaveLength(1);
@@ -97,14 +105,14 @@ describe('the live status stream', () => {
   it('answers 401 without a valid token, 400 for a malformed Last-Event-ID, 429 over the per-user limit', async () => {
     const anonymous = await fetch(`${stack.baseUrl}/v1/email/change/events`);
     expect(anonymous.status).toBe(401);
-    expect((await anonymous.json()).error.code).toBe('UNAUTHENTICATED');
+    expect(((await anonymous.json()) as any).error.code).toBe('UNAUTHENTICATED');
     const unknown = await fetch(`${stack.baseUrl}/v1/email/change/events`, { headers: { authorization: `Bearer ${'x'.repeat(43)}` } });
     expect(unknown.status).toBe(401);
 
     const user = await signedInUser(api);
     const bad = await fetch(`${stack.baseUrl}/v1/email/change/events`, { headers: { authorization: `Bearer ${user.token}`, 'last-event-id': 'abc' } });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error.code).toBe('VALIDATION_FAILED');
+    expect(((await bad.json()) as any).error.code).toBe('VALIDATION_FAILED');
 
     const a = await stream(user.token);
     const b = await stream(user.token);
@@ -112,7 +120,7 @@ describe('the live status stream', () => {
     const third = await fetch(`${stack.baseUrl}/v1/email/change/events`, { headers: { authorization: `Bearer ${user.token}` } });
     expect(third.status).toBe(429);
     expect(third.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect((await third.json()).error.code).toBe('RATE_LIMITED');
+    expect(((await third.json()) as any).error.code).toBe('RATE_LIMITED');
 
     // A closed stream frees its place.
     a.close();
