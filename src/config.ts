@@ -35,6 +35,9 @@ const url = (protocols: string[]) =>
 
 const DEV_TOKEN_SECRET = 'dev-only-token-secret-do-not-use-in-production';
 
+/** The signature algorithms an access or ID token may use: asymmetric ones (RFC 7518, RFC 8037, RFC 9864). */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -174,11 +177,46 @@ const envSchema = z
     SSE_MAX_STREAMS: positiveInt.max(1_000_000).default(10_000),
     // A stream ends after this (the client reconnects with Last-Event-ID and its token is checked again).
     SSE_MAX_AGE: duration.prefault('1h'),
+    // Issue #14: the app's own access tokens (JWTs from its identity provider), all three or none (src/auth/jwt.ts).
+    AUTH_JWKS_URL: url(['http', 'https']).optional(),
+    AUTH_ISSUER: z.string().min(1).max(1024).optional(),
+    AUTH_AUDIENCE: z.string().min(1).max(1024).optional(),
+    // The `aud` of ID tokens given as a re-authentication proof: the app's client id; default AUTH_AUDIENCE.
+    AUTH_ID_TOKEN_AUDIENCE: z.string().min(1).max(1024).optional(),
+    // Asymmetric signatures only: a symmetric one would be checked with the published key.
+    AUTH_JWT_ALGORITHMS: z
+      .string()
+      .transform((text, ctx) => {
+        const algorithms = text.split(',').map((a) => a.trim()).filter(Boolean);
+        const wrong = algorithms.filter((a) => !(JWT_ALGORITHMS as readonly string[]).includes(a));
+        if (algorithms.length === 0 || wrong.length > 0) {
+          ctx.addIssue({ code: 'custom', message: `expected a comma list of ${JWT_ALGORITHMS.join(', ')} (asymmetric algorithms only)` });
+          return z.NEVER;
+        }
+        return algorithms;
+      })
+      .prefault('RS256,ES256,EdDSA'),
+    AUTH_CLOCK_TOLERANCE: duration.prefault('30s'),
+    AUTH_JWKS_COOLDOWN: duration.prefault('30s'),
+    AUTH_JWKS_CACHE_MAX_AGE: duration.prefault('10m'),
+    // How recent the identity provider's authentication in an ID-token proof must be.
+    REAUTH_MAX_AGE: duration.prefault('5m'),
+    // Built-in sign-up and sessions (POST /v1/users, POST /v1/sessions); `false` leaves the app's tokens only.
+    AUTH_BUILTIN_ACCOUNTS: bool.prefault('true'),
   })
   .superRefine((env, ctx) => {
     if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is required with WEBHOOK_URL (every webhook is signed)' });
     if (env.WEBHOOK_TIMEOUT < 1_000 || env.WEBHOOK_TIMEOUT > 60_000) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_TIMEOUT'], message: 'must be between 1s and 60s' });
     if (env.WEBHOOK_GIVE_UP < 60_000) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_GIVE_UP'], message: 'must be at least 1m' });
+    const idp = [env.AUTH_JWKS_URL, env.AUTH_ISSUER, env.AUTH_AUDIENCE];
+    if (idp.some(Boolean) && !idp.every(Boolean)) {
+      const missing = (['AUTH_JWKS_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE'] as const).find((name) => !env[name])!;
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'is required with the other AUTH_JWKS_URL / AUTH_ISSUER / AUTH_AUDIENCE (set all three, or none)' });
+    }
+    if (!env.AUTH_JWKS_URL && !env.AUTH_BUILTIN_ACCOUNTS) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_BUILTIN_ACCOUNTS'], message: 'may be false only with AUTH_JWKS_URL (nobody could sign in)' });
+    }
+    if (env.AUTH_CLOCK_TOLERANCE > 300_000) ctx.addIssue({ code: 'custom', path: ['AUTH_CLOCK_TOLERANCE'], message: 'must be at most 5m' });
     if (env.TOKEN_SECRET && env.TOKEN_SECRETS) {
       ctx.addIssue({ code: 'custom', path: ['TOKEN_SECRETS'], message: 'set TOKEN_SECRETS or TOKEN_SECRET, not both (TOKEN_SECRET is the single key "default")' });
     }
@@ -215,6 +253,10 @@ const envSchema = z
     }
     if (env.WEBHOOK_URL && new URL(env.WEBHOOK_URL).protocol !== 'https:') {
       ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'must be an https URL when NODE_ENV=production' });
+    }
+    if (env.AUTH_JWKS_URL && new URL(env.AUTH_JWKS_URL).protocol !== 'https:') {
+      // Whoever can change the keys in transit can sign in as anyone.
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWKS_URL'], message: 'must be an https URL when NODE_ENV=production' });
     }
   });
 
@@ -256,9 +298,29 @@ export interface Config {
   /** Issue #14: the live status stream. */
   streams: { heartbeatMs: number; maxPerUser: number; maxPerProcess: number; maxAgeMs: number };
   auth: { maxFailures: number; failureWindowMs: number; lockoutMs: number };
+  /** The app's identity provider (issue #14); absent: only built-in sessions. */
+  identityProvider?: IdentityProviderConfig;
+  /** Built-in sign-up and sign-in (and their sessions) are on. */
+  builtinAccounts: boolean;
   limits: Limits;
   /** What names the app on pages and mail, where they lead back to, and TEMPLATES_DIR (issue #15). */
   branding: Branding;
+}
+
+/** Where the app's access and ID tokens come from and what they must say (src/auth/jwt.ts). */
+export interface IdentityProviderConfig {
+  jwksUrl: string;
+  issuer: string;
+  /** `aud` of access tokens. */
+  audience: string;
+  /** `aud` of ID tokens given as a re-authentication proof (the app's client id). */
+  idTokenAudience: string;
+  algorithms: string[];
+  clockToleranceMs: number;
+  jwksCooldownMs: number;
+  jwksCacheMaxAgeMs: number;
+  /** An ID-token proof's `auth_time` is at most this old. */
+  reauthMaxAgeMs: number;
 }
 
 /** At most `points` in each window of `durationMs`. */
@@ -364,6 +426,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : {}),
     streams: { heartbeatMs: e.SSE_HEARTBEAT_MS, maxPerUser: e.SSE_MAX_STREAMS_PER_USER, maxPerProcess: e.SSE_MAX_STREAMS, maxAgeMs: e.SSE_MAX_AGE },
     auth: { maxFailures: e.AUTH_MAX_FAILURES, failureWindowMs: e.AUTH_FAILURE_WINDOW, lockoutMs: e.AUTH_LOCKOUT },
+    identityProvider:
+      e.AUTH_JWKS_URL && e.AUTH_ISSUER && e.AUTH_AUDIENCE
+        ? {
+            jwksUrl: e.AUTH_JWKS_URL,
+            issuer: e.AUTH_ISSUER,
+            audience: e.AUTH_AUDIENCE,
+            idTokenAudience: e.AUTH_ID_TOKEN_AUDIENCE ?? e.AUTH_AUDIENCE,
+            algorithms: e.AUTH_JWT_ALGORITHMS,
+            clockToleranceMs: e.AUTH_CLOCK_TOLERANCE,
+            jwksCooldownMs: e.AUTH_JWKS_COOLDOWN,
+            jwksCacheMaxAgeMs: e.AUTH_JWKS_CACHE_MAX_AGE,
+            reauthMaxAgeMs: e.REAUTH_MAX_AGE,
+          }
+        : undefined,
+    builtinAccounts: e.AUTH_BUILTIN_ACCOUNTS,
     limits: {
       trustProxy: e.TRUST_PROXY,
       reauthBusyWaitMs: e.AUTH_BUSY_WAIT,

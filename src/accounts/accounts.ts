@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { AppError } from '../api/errors';
+import { AppError, unauthenticated } from '../api/errors';
+import type { JwtVerifier } from '../auth/jwt';
 import type { EmailAddress } from '../email-address';
+import type { ExternalIdentities } from './external-identities';
 import { hashPassword } from './passwords';
 
 export interface User {
@@ -17,17 +19,42 @@ export interface Profile extends Omit<User, 'emailNormalized'> {
   previousEmails: { email: string; replacedAt: Date }[];
 }
 
-const userColumns = (t: string) => `${t}.id, ${t}.username, ${t}.email, ${t}.email_normalized AS "emailNormalized",
+export const userColumns = (t: string) => `${t}.id, ${t}.username, ${t}.email, ${t}.email_normalized AS "emailNormalized",
   ${t}.email_verified AS "emailVerified", ${t}.email_verified_at AS "emailVerifiedAt"`;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
-/** Accounts and bearer sessions (R-ME). */
+/** Issue #14: the app's identity provider, whose access tokens sign users in beside (or instead of) sessions. */
+export interface IdentityProviderAccess {
+  verifier: JwtVerifier;
+  identities: ExternalIdentities;
+}
+
+/** Accounts and bearer sessions (R-ME), and the users of the app's identity provider (issue #14). */
 export class Accounts {
   constructor(
     private readonly pool: pg.Pool,
     private readonly sessionTtlMs: number,
+    readonly identityProvider?: IdentityProviderAccess,
+    /** Built-in sessions sign in (AUTH_BUILTIN_ACCOUNTS); off, only the provider's access tokens do. */
+    private readonly sessions = true,
   ) {}
+
+  /** The user behind a session token; 401 (`invalid_token`) when it is unknown, expired or sessions are off. */
+  async userForSession(token: string): Promise<User> {
+    const user = this.sessions ? await this.userForToken(token) : undefined;
+    if (!user) throw unauthenticated('The session is unknown or has expired; sign in again', 'invalid_token');
+    return user;
+  }
+
+  /** The user behind an access token of the app's identity provider (created on first sight); 401 when it is not acceptable. */
+  async userForAccessToken(token: string): Promise<User> {
+    if (!this.identityProvider) {
+      throw unauthenticated('This service accepts no identity provider tokens; send a session token from POST /v1/sessions', 'invalid_token');
+    }
+    const claims = await this.identityProvider.verifier.verifyAccessToken(token);
+    return this.identityProvider.identities.userFor(claims);
+  }
 
   /**
    * Creates a user; an email given here is stored unverified, even one another account holds
@@ -51,10 +78,13 @@ export class Accounts {
     }
   }
 
-  /** The id and password hash behind a username (any case), for sign-in. */
+  /**
+   * The id and password hash behind a username (any case), for sign-in. An account without a
+   * password (an identity provider's user) is no account to sign-in: its tries never count.
+   */
   async credentials(username: string): Promise<{ id: string; passwordHash: string } | undefined> {
     const { rows } = await this.pool.query<{ id: string; passwordHash: string }>(
-      'SELECT id, password_hash AS "passwordHash" FROM users WHERE lower(username) = lower($1)',
+      'SELECT id, password_hash AS "passwordHash" FROM users WHERE lower(username) = lower($1) AND password_hash IS NOT NULL',
       [username],
     );
     return rows[0];
@@ -78,9 +108,10 @@ export class Accounts {
     return rows[0];
   }
 
+  /** The user's password hash; undefined for an unknown user or one without a password (issue #14). */
   async passwordHash(userId: string): Promise<string | undefined> {
-    const { rows } = await this.pool.query<{ hash: string }>('SELECT password_hash AS hash FROM users WHERE id = $1', [userId]);
-    return rows[0]?.hash;
+    const { rows } = await this.pool.query<{ hash: string | null }>('SELECT password_hash AS hash FROM users WHERE id = $1', [userId]);
+    return rows[0]?.hash ?? undefined;
   }
 
   async getUser(userId: string): Promise<User | undefined> {

@@ -7,7 +7,7 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { SmtpCapture } from '../dev/smtp-capture';
 import { Accounts } from '../accounts/accounts';
-import { apiCors, errorHandler, requestContext, requireBodyType, securityHeaders, type AppState } from './middleware';
+import { apiCors, builtinAccountsOff, errorHandler, requestContext, requireBodyType, securityHeaders, type AppState } from './middleware';
 import { accountRoutes } from './routes/accounts';
 import { healthRoutes } from './routes/health';
 import { outboxRoutes } from './routes/outbox';
@@ -23,6 +23,9 @@ import { SignInThrottle } from '../auth/sign-in-throttle';
 import { EmailChangeService } from '../email-change/service';
 import { Reconciler, SWEEP_INTERVAL_MS } from '../email-change/reconcile';
 import { Devices } from '../accounts/devices';
+import { ExternalIdentities } from '../accounts/external-identities';
+import { Reauthentication } from '../accounts/reauth';
+import { JwtVerifier } from '../auth/jwt';
 import { deviceRoutes } from './routes/devices';
 import { docsRoutes } from './routes/docs';
 import { codecServer } from '../codec/routes';
@@ -46,12 +49,20 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   // Behind a proxy, the client's address is the X-Forwarded-For entry the nearest proxy added.
   app.proxy = deps.config.limits.trustProxy;
   app.maxIpsCount = 1;
-  const accounts = new Accounts(deps.pool, deps.config.sessionTtlMs);
+  // Issue #14: the app's identity provider's access tokens, beside (or, AUTH_BUILTIN_ACCOUNTS=false, instead of) sessions.
+  const idp = deps.config.identityProvider;
+  const accounts = new Accounts(
+    deps.pool,
+    deps.config.sessionTtlMs,
+    idp && { verifier: new JwtVerifier(idp), identities: new ExternalIdentities(deps.pool) },
+    deps.config.builtinAccounts,
+  );
   const guard = new ReauthGuard(deps.pool, { ...deps.config.auth, busyWaitMs: deps.config.limits.reauthBusyWaitMs });
   const limits = new RateLimits(deps.pool, deps.config.limits);
   const signIn = new SignIn(accounts, guard, new SignInThrottle(deps.pool, deps.config.limits.signIn));
   const devices = new Devices(deps.pool);
-  const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, devices, limits);
+  const reauth = new Reauthentication(deps.pool, accounts, devices, guard);
+  const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, reauth, limits);
   // Issue #13: rows whose run ended without recording it are closed even if nobody reads them (one API at a time).
   new Reconciler(deps.pool, deps.temporal).startTimer(SWEEP_INTERVAL_MS, deps.log);
 
@@ -66,11 +77,12 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: BODY_LIMIT, formLimit: BODY_LIMIT, jsonStrict: true }));
 
   const router = new Router<AppState>();
+  if (!deps.config.builtinAccounts) router.use(builtinAccountsOff());
   router.use(
     accountRoutes(accounts, signIn, limits, (userId) => emailChange.pendingChange(userId)).routes(),
     emailChangeRoutes(accounts, emailChange, deps.pool, deps.config.tokenSecret, limits).routes(),
     eventRoutes(accounts, liveStatusStreams(app, deps, emailChange)).routes(),
-    deviceRoutes(accounts, devices, guard).routes(),
+    deviceRoutes(accounts, devices, reauth).routes(),
     linkPageRoutes(emailChange, deps.config, deps.pool).routes(),
     healthRoutes(deps.pool, deps.temporal).routes(),
     docsRoutes(deps.config.publicBaseUrl).routes(),

@@ -6,6 +6,7 @@ import { isDatabaseUnavailable } from '../db/pool';
 import type { Logger } from '../log';
 import { AppError, bearerChallenge, unauthenticated, unavailable } from './errors';
 import type { Accounts, User } from '../accounts/accounts';
+import { looksLikeJwt } from '../auth/jwt';
 
 export interface AppState {
   requestId: string;
@@ -99,14 +100,33 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, where
   throw new AppError(400, 'VALIDATION_FAILED', `Invalid input: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, { fields });
 }
 
-/** Requires `Authorization: Bearer <session token>` and puts the user on ctx.state. */
+/** A session token: 32 random bytes in base64url, one part, no dots (an access token has two). */
+const SESSION_TOKEN = /^[A-Za-z0-9_-]{20,100}$/;
+/** Longest bearer token read at all (a JWT with a few claims is well under 2 kB). */
+const MAX_BEARER_LENGTH = 8192;
+
+/**
+ * Requires `Authorization: Bearer <token>` and puts the user on ctx.state: a built-in session
+ * token, or (issue #14) an access token of the app's identity provider, told apart by its form.
+ */
 export function requireUser(accounts: Accounts): Koa.Middleware<AppState> {
   return async (ctx, next) => {
-    const match = /^Bearer ([A-Za-z0-9_-]{20,100})$/.exec(ctx.get('Authorization'));
-    if (!match) throw unauthenticated();
-    const user = await accounts.userForToken(match[1]!);
-    if (!user) throw unauthenticated('The session is unknown or has expired; sign in again', 'invalid_token');
-    ctx.state.user = user;
+    const match = /^Bearer (\S+)$/.exec(ctx.get('Authorization'));
+    const token = match?.[1];
+    if (!token || token.length > MAX_BEARER_LENGTH) throw unauthenticated();
+    if (looksLikeJwt(token)) ctx.state.user = await accounts.userForAccessToken(token);
+    else if (SESSION_TOKEN.test(token)) ctx.state.user = await accounts.userForSession(token);
+    else throw unauthenticated();
+    await next();
+  };
+}
+
+/** AUTH_BUILTIN_ACCOUNTS=false (issue #14): sign-up and sign-in are no routes; the app's identity provider signs users in. */
+export function builtinAccountsOff(): Koa.Middleware<AppState> {
+  return async (ctx, next) => {
+    if (ctx.path === '/v1/users' || ctx.path === '/v1/sessions') {
+      throw new AppError(404, 'NOT_FOUND', "Built-in accounts are turned off here; sign in with the app's identity provider");
+    }
     await next();
   };
 }

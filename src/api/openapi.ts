@@ -20,12 +20,12 @@ const error = (codes: string, headers?: z.ZodObject): ZodOpenApiResponseObject =
   ...(headers ? { headers } : {}),
 });
 
-const unauthorized = error('UNAUTHENTICATED: no, an unknown or an expired bearer token', z.object({ 'WWW-Authenticate': z.string() }));
+const unauthorized = error('UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key)', z.object({ 'WWW-Authenticate': z.string() }));
 const common = {
   '400': error('VALIDATION_FAILED'),
   '413': error('PAYLOAD_TOO_LARGE'),
   '415': error('UNSUPPORTED_MEDIA_TYPE'),
-  '503': error('UNAVAILABLE: PostgreSQL or Temporal cannot be reached', retryAfter),
+  '503': error("UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached", retryAfter),
 };
 const signedIn = { security: [{ bearer: [] }], responses: { '401': unauthorized } };
 const idempotencyKey = z.object({
@@ -57,7 +57,7 @@ export function createOpenApiDocument() {
       description:
         'Add or change the email address of an account, confirmed by one-time links. The contract is docs/spec.md; every error is `{ error: { code, message, details? } }` with a code listed in docs/errors.md.',
     },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The `token` from POST /v1/sessions' } } },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: "The `token` from POST /v1/sessions, or an access token (JWT) of the app's identity provider when AUTH_JWKS_URL is set" } } },
     paths: {
       '/v1/users': {
         post: op('Sign up (R-ME)', {
@@ -103,6 +103,7 @@ export function createOpenApiDocument() {
             ...common,
             ...idempotent,
             '202': ok('Started; the mail goes out asynchronously', s.changeAndLock),
+            '400': error('VALIDATION_FAILED, REAUTH_METHOD_UNAVAILABLE (+details.methods)'),
             '403': error('REAUTH_FAILED (+details.attemptsLeft)'),
             '423': error('LOCKED (+details.lockedUntil)'),
             '429': error('RATE_LIMITED', retryAfter),
@@ -169,6 +170,7 @@ export function createOpenApiDocument() {
             ...signedIn.responses,
             ...common,
             '201': ok('The device', s.device),
+            '400': error('VALIDATION_FAILED, REAUTH_METHOD_UNAVAILABLE (+details.methods)'),
             '403': error('REAUTH_FAILED (+details.attemptsLeft)'),
             '423': error('LOCKED (+details.lockedUntil)'),
             '429': error('RATE_LIMITED', retryAfter),

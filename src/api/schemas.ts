@@ -49,14 +49,24 @@ const biometricProof = z
   })
   .meta({ id: 'BiometricProof' });
 
-export const startChangeBody = z
+// Issue #14: a fresh sign-in at the app's identity provider; its checks are in src/auth/jwt.ts.
+const idTokenProof = z
   .strictObject({
-    email: emailField,
-    auth: z.discriminatedUnion('method', [passwordProof, biometricProof], {
-      error: 'must be { method: "password", password } or { method: "biometric", deviceId, challengeId, signature }',
-    }),
+    method: z.literal('idToken'),
+    idToken: text()
+      .min(1)
+      .max(8192)
+      .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/, 'must be a JWT (three base64url parts)')
+      .meta({ description: "An ID token of the app's identity provider for this user, with auth_time within REAUTH_MAX_AGE (compact JWS); single use" }),
   })
-  .meta({ id: 'StartChange' });
+  .meta({ id: 'IdTokenProof' });
+
+/** R-AUTH: a fresh proof of identity (password, device key or the identity provider's ID token). */
+const reauthProof = z.discriminatedUnion('method', [passwordProof, biometricProof, idTokenProof], {
+  error: 'must be { method: "password", password }, { method: "biometric", deviceId, challengeId, signature } or { method: "idToken", idToken }',
+});
+
+export const startChangeBody = z.strictObject({ email: emailField, auth: reauthProof }).meta({ id: 'StartChange' });
 
 export const verifyBody = z.strictObject({ token: text().min(1).max(512) }).meta({ id: 'VerifyToken' });
 export const emptyBody = z.strictObject({}).meta({ description: 'No fields; the body may be left out' });
@@ -66,8 +76,11 @@ export const registerDeviceBody = z
   .strictObject({
     name: text().trim().min(1).max(100).regex(/^[^\p{Cc}]+$/u, 'may not contain control characters'),
     publicKey: z.record(z.string(), z.unknown(), { error: 'must be a JWK object' }).meta({ description: 'ECDSA P-256 public key as a JWK: { kty: "EC", crv: "P-256", x, y }' }),
-    password: text().min(1).max(256),
+    password: text().min(1).max(256).optional().meta({ description: 'The account password; or send `auth` instead' }),
+    // Issue #14: an account without a password proves itself with an ID token (or another device).
+    auth: reauthProof.optional().meta({ description: 'A re-authentication proof, in place of `password`' }),
   })
+  .refine((body) => (body.password === undefined) !== (body.auth === undefined), { error: 'send either password or auth (one of them)', path: ['auth'] })
   .meta({ id: 'RegisterDevice' });
 export const challengeBody = z.strictObject({ deviceId: uuid('an id') }).meta({ id: 'ChallengeRequest' });
 export const deviceIdParams = z.object({ id: uuid('an id') });

@@ -83,7 +83,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -182,7 +182,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -227,7 +227,7 @@ export interface paths {
                         "application/json": components["schemas"]["Profile"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -237,7 +237,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -287,7 +287,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -315,7 +315,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -367,7 +367,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -406,7 +406,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -453,7 +453,7 @@ export interface paths {
                         "application/json": components["schemas"]["ChangeStatus"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -463,7 +463,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -503,7 +503,7 @@ export interface paths {
                         "application/json": components["schemas"]["ChangeAccepted"];
                     };
                 };
-                /** @description VALIDATION_FAILED */
+                /** @description VALIDATION_FAILED, REAUTH_METHOD_UNAVAILABLE (+details.methods) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -512,7 +512,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -587,7 +587,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -619,7 +619,7 @@ export interface paths {
                         "application/json": components["schemas"]["ChangeOnly"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -647,7 +647,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -706,7 +706,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -727,7 +727,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -792,7 +792,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -858,7 +858,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -954,7 +954,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -999,7 +999,7 @@ export interface paths {
                         "application/json": components["schemas"]["DeviceList"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -1009,7 +1009,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -1046,7 +1046,7 @@ export interface paths {
                         "application/json": components["schemas"]["Device"];
                     };
                 };
-                /** @description VALIDATION_FAILED */
+                /** @description VALIDATION_FAILED, REAUTH_METHOD_UNAVAILABLE (+details.methods) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1055,7 +1055,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -1112,7 +1112,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -1169,7 +1169,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -1188,7 +1188,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -1247,7 +1247,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
@@ -1284,7 +1284,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL or Temporal cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -1671,7 +1671,7 @@ export interface components {
         };
         StartChange: {
             email: string;
-            auth: components["schemas"]["PasswordProof"] | components["schemas"]["BiometricProof"];
+            auth: components["schemas"]["PasswordProof"] | components["schemas"]["BiometricProof"] | components["schemas"]["IdTokenProof"];
         };
         PasswordProof: {
             /**
@@ -1694,6 +1694,15 @@ export interface components {
             /** @description ECDSA P-256 / SHA-256 over the challenge bytes: raw r‖s (WebCrypto) or DER, base64url */
             signature: string;
         };
+        IdTokenProof: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            method: "idToken";
+            /** @description An ID token of the app's identity provider for this user, with auth_time within REAUTH_MAX_AGE (compact JWS); single use */
+            idToken: string;
+        };
         VerifyToken: {
             token: string;
         };
@@ -1703,7 +1712,10 @@ export interface components {
             publicKey: {
                 [key: string]: unknown;
             };
-            password: string;
+            /** @description The account password; or send `auth` instead */
+            password?: string;
+            /** @description A re-authentication proof, in place of `password` */
+            auth?: components["schemas"]["PasswordProof"] | components["schemas"]["BiometricProof"] | components["schemas"]["IdTokenProof"];
         };
         ChallengeRequest: {
             /** Format: uuid */

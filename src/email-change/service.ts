@@ -6,8 +6,7 @@ import type { Config } from '../config';
 import { unavailable } from '../api/errors';
 import type { Accounts, User } from '../accounts/accounts';
 import type { LockStatus, ReauthGuard } from '../accounts/lockout';
-import { verifyPassword } from '../accounts/passwords';
-import type { BiometricProof, Devices } from '../accounts/devices';
+import type { ReauthProof, Reauthentication } from '../accounts/reauth';
 import type { RateLimits } from '../auth/rate-limits';
 import type { EmailAddress } from '../email-address';
 import { deviceName } from '../mail/device-name';
@@ -29,6 +28,7 @@ import {
   type LinkCheck,
   type LinkDeadReason,
   type Purpose,
+  type RequestedBy,
 } from '../workflows/messages';
 import { pendingRowStatus, RequestRows, rowStatus, type RequestRow } from './requests';
 import { deadLink, deadReasonOf, declined, fromWorkflowFailure, invalidToken, isClosedWorkflowError, linkExpired, noPendingChange } from './errors';
@@ -36,7 +36,7 @@ import { AppError } from '../api/errors';
 import { Reconciler } from './reconcile';
 import { callTemporal } from './temporal-call';
 
-export type ReauthProof = { method: 'password'; password: string } | BiometricProof;
+export type { ReauthProof } from '../accounts/reauth';
 
 /** What a link page shows for a token, decided without consuming it. */
 export type LinkView =
@@ -64,7 +64,7 @@ export class EmailChangeService {
     private readonly temporal: Client,
     private readonly accounts: Accounts,
     private readonly guard: ReauthGuard,
-    private readonly devices: Devices,
+    private readonly reauth: Reauthentication,
     private readonly limits: RateLimits,
   ) {
     this.requests = new RequestRows(pool);
@@ -80,12 +80,8 @@ export class EmailChangeService {
     // Issue #9: nobody floods an address (or the service) with starts; checked before a re-authentication try is spent.
     await this.limits.check('startPerUser', user.id);
     await this.limits.check('startPerAddress', email.normalized);
-    // UC03: a failed biometric proof counts like a wrong password; the next request may use the password.
-    await this.guard.attempt(user.id, async () =>
-      proof.method === 'password'
-        ? verifyPassword(await this.accounts.passwordHash(user.id), proof.password)
-        : this.devices.verifyProof(user.id, proof),
-    );
+    // UC03: a failed biometric (or ID-token, issue #14) proof counts like a wrong password; the next request may use another method.
+    await this.reauth.verify(user.id, proof);
 
     if (user.emailVerified && user.emailNormalized === email.normalized) {
       throw new AppError(409, 'SAME_EMAIL', 'This is already your verified email address');
@@ -107,7 +103,8 @@ export class EmailChangeService {
       oldEmailVerified: user.emailVerified,
       confirmOld: user.emailVerified && this.config.policy.confirmOldEmail,
       requestedAt: Date.now(),
-      requestedBy: { method: proof.method, ip: meta.ip, device: deviceName(meta.userAgent) },
+      // 'idToken' (issue #14) travels as data; the mail names it (src/mail/templates.ts).
+      requestedBy: { method: proof.method as RequestedBy['method'], ip: meta.ip, device: deviceName(meta.userAgent) },
       policy: this.config.policy,
       shape: CURRENT_SHAPE,
     };

@@ -1,13 +1,12 @@
 import Router from '@koa/router';
 import type { Accounts } from '../../accounts/accounts';
 import { parsePublicKey, type Devices } from '../../accounts/devices';
-import type { ReauthGuard } from '../../accounts/lockout';
-import { verifyPassword } from '../../accounts/passwords';
+import type { Reauthentication } from '../../accounts/reauth';
 import { parseInput, requireUser, type AppState } from '../middleware';
 import { challengeBody, deviceIdParams, registerDeviceBody } from '../schemas';
 
-/** R-AUTH biometric: device keys and challenges. Registering a key needs the password (a counted try). */
-export function deviceRoutes(accounts: Accounts, devices: Devices, guard: ReauthGuard): Router<AppState> {
+/** R-AUTH biometric: device keys and challenges. Registering a key needs the password or another proof (a counted try). */
+export function deviceRoutes(accounts: Accounts, devices: Devices, reauth: Reauthentication): Router<AppState> {
   const router = new Router<AppState>();
   const signedIn = requireUser(accounts);
 
@@ -15,8 +14,8 @@ export function deviceRoutes(accounts: Accounts, devices: Devices, guard: Reauth
     const input = parseInput(registerDeviceBody, ctx.request.body);
     const publicKey = parsePublicKey(input.publicKey);
     const userId = ctx.state.user!.id;
-    const hash = await accounts.passwordHash(userId);
-    await guard.attempt(userId, () => verifyPassword(hash, input.password));
+    // Issue #14: an account without a password (the identity provider's user) sends `auth`, e.g. an ID token.
+    await reauth.verify(userId, input.auth ?? { method: 'password', password: input.password! });
     ctx.status = 201;
     ctx.body = await devices.register(userId, input.name, publicKey);
   });
