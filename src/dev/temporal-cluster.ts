@@ -200,6 +200,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions = {}): P
     log('Starting frontend');
     spawnProcess(frontend);
     await waitForPortOrExit(frontend.ports.grpcPort, children.get(frontend.name)!, frontend.logFile);
+    opts.signal?.throwIfAborted();
     const rest = processes.filter((p) => p !== frontend);
     log(`Starting ${rest.map((p) => p.name).join(', ')}`);
     for (const proc of rest) spawnProcess(proc);
