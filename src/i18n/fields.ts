@@ -21,5 +21,7 @@ export const timeZoneField = z
   .string({ error: 'must be a string' })
   .max(64, 'must be at most 64 characters')
   .refine((zone) => /^[A-Za-z0-9_+\-/]+$/.test(zone) && isTimeZone(zone), 'must be an IANA time zone like Asia/Kathmandu or UTC')
-  .transform((zone) => new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone)
+  // Stored as written, in the runtime's own case when it lists the zone (europe/berlin → Europe/Berlin); not
+  // canonicalised further: ICU's canonical names are the old ones (Asia/Kathmandu → Asia/Katmandu).
+  .transform((zone) => Intl.supportedValuesOf('timeZone').find((known) => known.toLowerCase() === zone.toLowerCase()) ?? zone)
   .meta({ description: 'IANA time zone the dates in pages and mail are shown in; unset: UTC' });

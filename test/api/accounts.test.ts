@@ -33,6 +33,8 @@ describe('R-ME accounts over HTTP', () => {
       emailVerifiedAt: null,
       previousEmails: [],
       pendingChange: null,
+      locale: null,
+      timeZone: null,
     });
     const stored = await stack.pool.query('SELECT password_hash, email_normalized FROM users WHERE id = $1', [user.id]);
     expect(stored.rows[0].password_hash).toMatch(/^\$argon2id\$/);

@@ -5,6 +5,7 @@ import { freePort } from '../../src/dev/ports';
 import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 import { serviceEnv, startInProcessWorker, type InProcessWorker } from '../helpers/services';
 import { apiClient, uniqueEmail } from '../helpers/http';
+import { clickAndConfirm, linkIn } from '../helpers/flow';
 import { startEmbeddedApi } from './embedded-api';
 
 /**
@@ -41,6 +42,24 @@ afterAll(async () => {
 /** Waits until the element's text contains `text` (Playwright's timeout error names what was awaited). */
 const waitForText = (page: Page, selector: string, text: string) => page.locator(selector, { hasText: text }).waitFor({ timeout: 30_000 });
 
+/** Steps 1-3 on the page: sign up (the page signs in right after), register a device key, start an add signed with it. */
+async function signUpRegisterAndStart(page: Page, username: string, password: string, newEmail: string) {
+  // 1. Sign up (the page signs in right after).
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await waitForText(page, '#who', `Signed in as ${username}; email: none yet`);
+
+  // 2. A WebCrypto device key, authorised with the password.
+  await page.getByLabel('Password, to authorise the key').fill(password);
+  await page.getByRole('button', { name: 'Register device key' }).click();
+  await waitForText(page, '#device', 'Device key "Demo browser" registered');
+
+  // 3. Start an add, re-authenticated by a signature over a fresh challenge.
+  await page.getByLabel('New email address').fill(newEmail);
+  await page.getByRole('button', { name: 'Start, signed with the device key' }).click();
+}
+
 describe('/demo in Chromium', () => {
   it('signs up, registers a device key, starts an add signed with it, confirms from the outbox and sees APPROVED live', { timeout: 180_000 }, async () => {
     const context = await browser.newContext();
@@ -63,20 +82,7 @@ describe('/demo in Chromium', () => {
       expect(csp).not.toContain('unsafe-inline');
       expect(await page.textContent('h1')).toBe('Email change demo');
 
-      // 1. Sign up (the page signs in right after).
-      await page.getByLabel('Username').fill(username);
-      await page.getByLabel('Password', { exact: true }).fill(password);
-      await page.getByRole('button', { name: 'Sign up' }).click();
-      await waitForText(page, '#who', `Signed in as ${username}; email: none yet`);
-
-      // 2. A WebCrypto device key, authorised with the password.
-      await page.getByLabel('Password, to authorise the key').fill(password);
-      await page.getByRole('button', { name: 'Register device key' }).click();
-      await waitForText(page, '#device', 'Device key "Demo browser" registered');
-
-      // 3. Start an add, re-authenticated by a signature over a fresh challenge.
-      await page.getByLabel('New email address').fill(newEmail);
-      await page.getByRole('button', { name: 'Start, signed with the device key' }).click();
+      await signUpRegisterAndStart(page, username, password, newEmail);
 
       // 4. The status says the link went out, pushed by the stream.
       await waitForText(page, '#status', `New address ${newEmail}: link sent, waiting for the click`);
@@ -120,6 +126,33 @@ describe('/demo in Chromium', () => {
       const api = apiClient(embedded.baseUrl);
       const session = await api.post('/v1/sessions', { json: { username, password } });
       expect((await api.get('/v1/me', { token: session.body.token })).body).toMatchObject({ email: newEmail, emailVerified: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('falls back to polling GET /v1/email/change when the server has no stream (404), and says so', { timeout: 180_000 }, async () => {
+    const context = await browser.newContext();
+    // A server from before the stream: the route answers 404 as an unknown route does.
+    await context.route('**/v1/email/change/events', (route) =>
+      route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: { code: 'NOT_FOUND', message: 'No route for GET /v1/email/change/events' } }) }),
+    );
+    const page = await context.newPage();
+    const username = `demo_poll_${process.pid}_${Date.now().toString(36)}`;
+    const password = 'correct horse battery staple';
+    const newEmail = uniqueEmail('demo-poll');
+    try {
+      await page.goto(`${embedded.baseUrl}/demo`);
+      await signUpRegisterAndStart(page, username, password, newEmail);
+      await waitForText(page, '#status', `New address ${newEmail}: link sent, waiting for the click`);
+      expect(await page.getAttribute('#status-mode', 'data-mode')).toBe('polling');
+      expect(await page.textContent('#status-mode')).toContain('polling GET /v1/email/change every 2 s');
+
+      // Confirmed outside the page (as a person on another device would): the next poll shows it.
+      const { post } = await clickAndConfirm(linkIn(await smtp.waitForMessage(newEmail)));
+      expect(post.status).toBe(200);
+      await waitForText(page, '#status', `APPROVED: adding ${newEmail}`);
+      expect(await page.getAttribute('#status-mode', 'data-mode')).toBe('polling');
     } finally {
       await context.close();
     }
