@@ -150,6 +150,12 @@ const envSchema = z
     METRICS_AUTH_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     // Deploys (issue #13): the prebuilt workflow bundle the worker loads; default dist/workflow-bundle.js next to it.
     WORKFLOW_BUNDLE: z.string().min(1).optional(),
+    // Tracing (issue #13, src/observability/tracing.ts): OpenTelemetry's own variables; off unless an OTLP endpoint is set.
+    OTEL_EXPORTER_OTLP_ENDPOINT: url(['http', 'https']).optional(),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(['http', 'https']).optional(),
+    OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/json'], { error: 'only http/json is supported (the OTLP/HTTP JSON exporter)' }).optional(),
+    OTEL_SERVICE_NAME: z.string().min(1).max(256).optional(),
+    OTEL_SDK_DISABLED: bool.optional(),
     // Issue #15: the app's name, return and help links, logo and template overrides on every page and mail (src/i18n/config.ts).
     ...brandingEnv,
     // Issue #14: signed webhooks (src/webhooks), sent only to this URL, signed with every secret given
@@ -289,7 +295,13 @@ export interface Config {
   /** The worker's prebuilt workflow bundle (WORKFLOW_BUNDLE); unset: the one `npm run build` puts next to the worker. */
   workflowBundle?: string;
   /** The worker's health and metrics server (off without a port); where the SDK's own exporter binds. Bearer token for the API's /metrics. */
-  observability: { workerHealthPort?: number; sdkMetricsAddress?: string; metricsAuthToken?: string };
+  observability: {
+    workerHealthPort?: number;
+    sdkMetricsAddress?: string;
+    metricsAuthToken?: string;
+    /** OpenTelemetry tracing (src/observability/tracing.ts): absent when off. `tracesUrl` is where spans are POSTed (OTLP/HTTP JSON). */
+    tracing?: { tracesUrl: string; serviceName?: string };
+  };
   /** Durations in milliseconds. */
   sessionTtlMs: number;
   policy: EmailChangePolicy;
@@ -365,6 +377,12 @@ export interface WebhookConfig {
 
 export class ConfigError extends Error {}
 
+/** OpenTelemetry's rule: the traces endpoint is used as given, the general one gets `/v1/traces` appended. */
+function tracingFromEnv(e: z.output<typeof envSchema>): Config['observability']['tracing'] {
+  const tracesUrl = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT && `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`);
+  return tracesUrl && !e.OTEL_SDK_DISABLED ? { tracesUrl, serviceName: e.OTEL_SERVICE_NAME } : undefined;
+}
+
 /** Parses the environment once; throws a ConfigError naming the first bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable means "not set", as in most shells' `FOO= cmd`.
@@ -411,7 +429,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: e.CORS_ORIGINS ?? [],
     dataDir: e.DATA_DIR,
     workflowBundle: e.WORKFLOW_BUNDLE,
-    observability: { workerHealthPort: e.WORKER_HEALTH_PORT, sdkMetricsAddress: e.WORKER_SDK_METRICS_ADDRESS, metricsAuthToken: e.METRICS_AUTH_TOKEN },
+    observability: { workerHealthPort: e.WORKER_HEALTH_PORT, sdkMetricsAddress: e.WORKER_SDK_METRICS_ADDRESS, metricsAuthToken: e.METRICS_AUTH_TOKEN, tracing: tracingFromEnv(e) },
     sessionTtlMs: e.SESSION_TTL,
     policy: {
       linkTtlMs: e.EMAIL_LINK_TTL,

@@ -16,6 +16,7 @@ import { assertPortsFree, freePort } from './dev/ports';
 import { claimDataDir, type StackGuard } from './dev/stack-guard';
 import { startEmbeddedPostgres } from './dev/postgres';
 import { startSmtpCapture, type SmtpCapture } from './dev/smtp-capture';
+import { shutdownTracing, tracingFor } from './observability/tracing';
 
 /**
  * `npm start`: the whole service on one machine. Temporal (dev server + Web UI), PostgreSQL and
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
     await migrate(resolved.databaseUrl, log);
     const pool = createPool(resolved.databaseUrl, resolved.databasePoolSize, log);
     stops.push(() => pool.end());
+    stops.push(shutdownTracing); // stops run in reverse: this one after the API and the worker
 
     const workerConnection = await NativeConnection.connect({ address: resolved.temporal.address });
     stops.push(() => workerConnection.close());
@@ -118,7 +120,13 @@ async function main(): Promise<void> {
 
     const clientConnection = await NativeConnection.connect({ address: resolved.temporal.address });
     stops.push(() => clientConnection.close());
-    const temporalClient = new Client({ connection: clientConnection, namespace: resolved.temporal.namespace, dataConverter: dataConverter(resolved.payloadKeys) });
+    const tracing = tracingFor(resolved, 'api');
+    const temporalClient = new Client({
+      connection: clientConnection,
+      namespace: resolved.temporal.namespace,
+      dataConverter: dataConverter(resolved.payloadKeys),
+      ...(tracing ? { interceptors: { workflow: tracing.clientInterceptors } } : {}),
+    });
     const server = await listen(
       { config: resolved, pool, temporal: temporalClient, log: log.child({ service: 'api' }), outbox: smtp },
       resolved.port,

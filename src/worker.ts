@@ -14,9 +14,13 @@ import { exitOnConfigError } from './entry';
 import { temporalConnectionOptions } from './temporal-connection';
 import { instrumentActivities } from './observability/activity-metrics';
 import { sdkMetricsAddressFor, startWorkerHealthFor, type WorkerHealth } from './observability/worker-health';
+import { DISCARD_WORKFLOW_SPANS, shutdownTracing, tracingFor } from './observability/tracing';
 
 /** src/workflows/index.ts, or .js once built (spelled out: vitest's require cannot resolve a .ts file). */
 const WORKFLOWS_PATH = path.join(__dirname, 'workflows', `index${path.extname(__filename)}`);
+
+/** The workflow interceptors (tracing, off unless a run's start carries a trace context): in every bundle. */
+const WORKFLOW_INTERCEPTORS_PATH = path.join(__dirname, 'workflows', `interceptors${path.extname(__filename)}`);
 
 /** Where `npm run build` (scripts/build-workflow-bundle.ts) writes the bundle: next to the compiled worker. */
 const BUILT_BUNDLE_PATH = path.join(__dirname, 'workflow-bundle.js');
@@ -26,7 +30,7 @@ const BUILT_BUNDLE_PATH = path.join(__dirname, 'workflow-bundle.js');
  * into encrypted attributes. A bundle built without it would write failure messages in plain text.
  */
 export function bundleWorkflows(logger?: Parameters<typeof bundleWorkflowCode>[0]['logger']): Promise<{ code: string }> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH], failureConverterPath: FAILURE_CONVERTER_PATH, logger });
 }
 
 /**
@@ -41,6 +45,7 @@ export async function createWorker(
 ): Promise<Worker> {
   const { namespace } = deps.config.temporal;
   const converter = dataConverter(deps.config.payloadKeys);
+  const tracing = tracingFor(deps.config, 'worker');
   return Worker.create({
     connection,
     namespace,
@@ -48,6 +53,8 @@ export async function createWorker(
     dataConverter: converter,
     activities: instrumentActivities(createActivities({ temporal: new Client({ connection, namespace, dataConverter: converter }), ...deps }), deps.log),
     ...bundle,
+    interceptors: { activity: tracing?.activityInterceptors ?? [], ...(bundle.workflowsPath ? { workflowModules: [WORKFLOW_INTERCEPTORS_PATH] } : {}) },
+    sinks: tracing?.workflowSinks ?? DISCARD_WORKFLOW_SPANS,
     shutdownGraceTime: '10s',
     shutdownForceTime: '30s',
   });
@@ -76,6 +83,7 @@ async function run(): Promise<void> {
     mail.close();
     await connection.close();
     await pool.end();
+    await shutdownTracing();
   }
 }
 

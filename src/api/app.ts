@@ -30,6 +30,7 @@ import { deviceRoutes } from './routes/devices';
 import { docsRoutes } from './routes/docs';
 import { codecServer } from '../codec/routes';
 import { createApiMetrics } from '../observability/api-metrics';
+import { tracingFor } from '../observability/tracing';
 
 export interface ApiDeps {
   config: Config;
@@ -43,7 +44,7 @@ export interface ApiDeps {
 /** JSON bodies above this are refused with 413 before they are read into memory. */
 export const BODY_LIMIT = '16kb';
 
-/** The Koa app: request id → metrics → error mapping → body parsing → routes. */
+/** The Koa app: request id → (trace span) → metrics → error mapping → body parsing → routes. */
 export function createApp(deps: ApiDeps): Koa<AppState> {
   const app = new Koa<AppState>();
   // Behind a proxy, the client's address is the X-Forwarded-For entry the nearest proxy added.
@@ -68,6 +69,8 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
 
   const metrics = createApiMetrics();
   app.use(requestContext(deps.log));
+  const tracing = tracingFor(deps.config, 'api'); // off: no middleware at all
+  if (tracing) app.use(tracing.httpMiddleware());
   app.use(metrics.middleware());
   app.use(errorHandler());
   app.use(securityHeaders());

@@ -8,6 +8,7 @@ import { migrate } from '../db/migrate';
 import { createLogger } from '../log';
 import { exitOnConfigError } from '../entry';
 import { temporalConnectionOptions, type TemporalConnectionOptions } from '../temporal-connection';
+import { shutdownTracing, tracingFor, type Tracing } from '../observability/tracing';
 
 /** Listens on `port` (0 = any free port); resolves with the server once it accepts connections. */
 export async function listen(deps: ApiDeps, port: number, host = '0.0.0.0'): Promise<http.Server> {
@@ -33,10 +34,20 @@ export function closeServer(server: http.Server): Promise<void> {
  * A Temporal client that connects on first use, so the API can start (and say "not ready") while
  * Temporal is down; it encrypts what it sends (inputs, update arguments) and decrypts what it reads.
  */
-export function createTemporalClient(target: string | (TemporalConnectionOptions & { address: string }), namespace: string, payloadKeys: PayloadKey[]): Client {
+export function createTemporalClient(
+  target: string | (TemporalConnectionOptions & { address: string }),
+  namespace: string,
+  payloadKeys: PayloadKey[],
+  tracing?: Tracing,
+): Client {
   // A short connect timeout: with Temporal down, requests answer 503 in seconds instead of waiting 10 s to connect.
   const options = typeof target === 'string' ? { address: target } : target;
-  return new Client({ connection: Connection.lazy({ ...options, connectTimeout: '2s' }), namespace, dataConverter: dataConverter(payloadKeys) });
+  return new Client({
+    connection: Connection.lazy({ ...options, connectTimeout: '2s' }),
+    namespace,
+    dataConverter: dataConverter(payloadKeys),
+    ...(tracing ? { interceptors: { workflow: tracing.clientInterceptors } } : {}),
+  });
 }
 
 async function run(): Promise<void> {
@@ -47,7 +58,7 @@ async function run(): Promise<void> {
   }
   await migrate(config.databaseUrl, log);
   const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
-  const temporal = createTemporalClient(temporalConnectionOptions(config), config.temporal.namespace, config.payloadKeys);
+  const temporal = createTemporalClient(temporalConnectionOptions(config), config.temporal.namespace, config.payloadKeys, tracingFor(config, 'api'));
   const server = await listen({ config, pool, temporal, log }, config.port, config.host ?? '0.0.0.0'); // a container's API serves every interface unless HOST says otherwise
   log.info({ port: config.port, publicBaseUrl: config.publicBaseUrl }, 'API listening');
   const stop = async (signal: string) => {
@@ -55,6 +66,7 @@ async function run(): Promise<void> {
     await closeServer(server);
     await temporal.connection.close();
     await pool.end();
+    await shutdownTracing();
     process.exit(0);
   };
   process.once('SIGINT', (s) => void stop(s));

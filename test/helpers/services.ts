@@ -13,6 +13,7 @@ import { createMailTransport } from '../../src/mail/transport';
 import { createWorker } from '../../src/worker';
 import { closeServer, createTemporalClient, listen } from '../../src/api/server';
 import { freePort } from '../../src/dev/ports';
+import { tracingFor } from '../../src/observability/tracing';
 
 /**
  * Building blocks of every test's services: an API, an in-process worker or a worker in a child
@@ -84,7 +85,7 @@ export async function startApi(env: Record<string, string>): Promise<FaultApi> {
   const config = loadConfig(env);
   const log = createLogger(config.logLevel, { service: 'fault-api' });
   const pool = createPool(config.databaseUrl!, config.databasePoolSize, log);
-  const temporal = createTemporalClient(config.temporal.address!, config.temporal.namespace, config.payloadKeys);
+  const temporal = createTemporalClient(config.temporal.address!, config.temporal.namespace, config.payloadKeys, tracingFor(config, 'api'));
   const server: http.Server = await listen({ config, pool, temporal, log }, config.port, '127.0.0.1');
   return {
     baseUrl: `http://127.0.0.1:${config.port}`,
