@@ -7,7 +7,7 @@ import { changedNotice, verificationMail, type Mail } from '../mail/templates';
 import { readerOf } from '../mail/reader';
 import { Localizer } from '../i18n';
 import { DeclineCode, type ChangeKind, type ChangeStateName, type Delivery, type EmailChangeInput, type Purpose, type RecordedRequest } from '../workflows/messages';
-import { supersedeOpenRequests } from '../email-change/requests';
+import { isLatestRun, supersedeOpenRequests } from '../email-change/requests';
 
 export interface Progress {
   newConfirmedAt: number | null;
@@ -79,7 +79,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
      * (Temporal says which run is current: an activity of a terminated run may still be running).
      * ADD or UPDATE, and whether the old address must confirm, are decided here under the row lock.
      */
-    async recordRequest(input: EmailChangeInput): Promise<RecordedRequest> {
+    async recordRequest(input: EmailChangeInput, runStartedAt?: number): Promise<RecordedRequest> {
       const { workflowId, runId } = Context.current().info.workflowExecution!;
       return inTransaction(pool, async (db) => {
         const { rows } = await db.query<{ email: string | null; verified: boolean }>(
@@ -97,9 +97,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           // A retry of this activity: the first try's decision stands.
           return { recorded: earlier.state === 'REQUESTED', kind: earlier.kind, oldEmail: earlier.oldEmail, oldEmailVerified: earlier.kind === 'UPDATE', confirmOld: earlier.confirmOld };
         }
-        // Asked while holding the row lock: a run started after this answer records after this transaction, superseding it.
-        const latest = await temporal!.workflow.getHandle(workflowId).describe();
-        const current = latest.runId === runId;
+        // Decided while holding the row lock: a run started after this answer records after this transaction, superseding it.
+        const current = await isLatestRun(db, input.userId, runStartedAt, async () => (await temporal!.workflow.getHandle(workflowId).describe()).runId === runId);
         const decided: RecordedRequest = {
           recorded: current,
           kind: user.verified ? 'UPDATE' : 'ADD',
@@ -114,8 +113,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
         await db.query(
           `INSERT INTO email_change_requests
              (id, user_id, workflow_id, kind, old_email, new_email, new_email_normalized, needs_old_confirmation,
-              state, reason, expires_at, created_at, completed_at, last_send_at, resend_cooldown_ms, max_resends)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15)`,
+              state, reason, expires_at, created_at, completed_at, last_send_at, resend_cooldown_ms, max_resends, run_started_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16)`,
           [
             input.changeId,
             input.userId,
@@ -132,6 +131,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
             current ? null : new Date(),
             input.policy.resendCooldownMs,
             input.policy.maxResends,
+            toDate(runStartedAt ?? null),
           ],
         );
         return decided;

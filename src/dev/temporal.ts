@@ -101,6 +101,7 @@ export const DEV_SERVER_TUNING = [
   '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000',
   '--dynamic-config-value', 'history.timerProcessorMaxPollRPS=1000',
   '--dynamic-config-value', 'history.visibilityProcessorMaxPollRPS=1000',
+  '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
   '--sqlite-pragma', 'journal_mode=wal',
   '--sqlite-pragma', 'synchronous=normal',
 ];

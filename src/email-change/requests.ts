@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { inTransaction } from '../db/pool';
 import type { ChangeStateName, ChangeStatus, Delivery, Purpose } from '../workflows/messages';
 import { statusView, type LinkFacts } from '../workflows/state';
 
@@ -52,6 +51,27 @@ export async function supersedeOpenRequests(db: Pick<pg.PoolClient, 'query'>, us
   );
 }
 
+/** Two runs of one user that started further apart than this are ordered by their start times (server clocks agree this well). */
+export const RUN_ORDER_MARGIN_MS = 5_000;
+
+/**
+ * Whether the run that started at `runStartedAt` is the user's latest (asked under the user's row lock):
+ * one that started well after the run of the user's current request is; when they started close
+ * together, or a start time is unknown, Temporal is asked (issue #12: one describe per start saved).
+ */
+export async function isLatestRun(db: Pick<pg.PoolClient, 'query'>, userId: string, runStartedAt: number | undefined, askTemporal: () => Promise<boolean>): Promise<boolean> {
+  if (runStartedAt !== undefined) {
+    const { rows } = await db.query<{ startedAt: Date | null }>(
+      `SELECT r.run_started_at AS "startedAt" FROM users u JOIN email_change_requests r ON r.id = u.current_change_id WHERE u.id = $1`,
+      [userId],
+    );
+    const previous = rows[0];
+    if (!previous) return true; // the user's first request: a newer run recording later finds this one and asks
+    if (previous.startedAt && previous.startedAt.getTime() + RUN_ORDER_MARGIN_MS < runStartedAt) return true;
+  }
+  return askTemporal();
+}
+
 export class RequestRows {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -74,20 +94,6 @@ export class RequestRows {
       [userId],
     );
     return rows[0];
-  }
-
-  /**
-   * Ends the user's other open requests as SUPERSEDED, if `stillCurrent()` — asked while holding the
-   * user's row lock — says the run of `changeId` is the user's current one. Run by the new run's
-   * recordRequest and, right after a start, by the API: whichever comes first; a newer run fences both.
-   */
-  async supersedeOthers(userId: string, changeId: string, stillCurrent: () => Promise<boolean>): Promise<boolean> {
-    return inTransaction(this.pool, async (db) => {
-      await db.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
-      if (!(await stillCurrent())) return false;
-      await supersedeOpenRequests(db, userId, changeId);
-      return true;
-    });
   }
 
   /** The verifier of the latest link mailed for a purpose of a change (the only one a resend left working). */

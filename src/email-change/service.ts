@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { isGrpcServiceError, WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
 import { unavailable } from '../api/errors';
@@ -19,6 +19,7 @@ import {
   CURRENT_SHAPE,
   FailureType,
   linkQuery,
+  recordedUpdate,
   resendUpdate,
   statusQuery,
   verifyUpdate,
@@ -35,6 +36,7 @@ import { deadLink, deadReasonOf, declined, fromWorkflowFailure, invalidToken, is
 import { AppError } from '../api/errors';
 import { Reconciler } from './reconcile';
 import { callTemporal } from './temporal-call';
+import { within } from '../timeout';
 
 export type { ReauthProof } from '../accounts/reauth';
 
@@ -46,6 +48,8 @@ export type LinkView =
   | { kind: 'dead'; reason: LinkDeadReason; canResend: boolean }
   | { kind: 'declined'; code: string };
 
+/** gRPC's NOT_FOUND: what update-with-start answers when its run ended before the Update could run. */
+const GRPC_NOT_FOUND = 5;
 /** How long the API waits on Temporal before answering 503 (an Update may wait for the change to apply). */
 const TEMPORAL_DEADLINE_MS = 15_000;
 /** A link page only looks; a person should not wait longer than this to hear "try again". */
@@ -108,23 +112,29 @@ export class EmailChangeService {
       policy: this.config.policy,
       shape: CURRENT_SHAPE,
     };
-    const run = await this.withDeadline(TEMPORAL_DEADLINE_MS, () =>
-      this.temporal.workflow.start('emailChange', {
-        taskQueue: this.config.temporal.taskQueue,
-        workflowId: workflowIdFor(user.id),
-        args: [input],
-        workflowIdConflictPolicy: 'TERMINATE_EXISTING',
-        typedSearchAttributes: [
-          { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
-          { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
-        ],
-      }),
+    const started = new WithStartWorkflowOperation('emailChange', {
+      taskQueue: this.config.temporal.taskQueue,
+      workflowId: workflowIdFor(user.id),
+      args: [input],
+      workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
+        { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
+      ],
+    });
+    // Issue #12: start and the run's first answer in one call; the run has recorded itself (superseding the
+    // request it replaced) by the time the 202 goes out, so the API needs no describe() or write of its own.
+    const change = await this.withDeadline(TEMPORAL_DEADLINE_MS, () => this.temporal.workflow.executeUpdateWithStart(recordedUpdate, { startWorkflowOperation: started })).catch(
+      async (err: unknown) => {
+        // The run was started and ended before it could answer: a concurrent start of the same user replaced it.
+        if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) return { ...statusOf(initialState(input)), state: 'SUPERSEDED' as const, reason: 'a newer request replaced this one' };
+        // Started but no answer (PostgreSQL slow, or a worker from before the Update): the run goes on and records itself.
+        const run = await within(1_000, started.workflowHandle(), () => new Error('no start')).catch(() => undefined);
+        if (!run) throw err;
+        return statusOf(initialState(input));
+      },
     );
-    // The replaced run is terminated now: its row says so before we answer (the new run would do it too, moments later).
-    await this.requests
-      .supersedeOthers(user.id, input.changeId, async () => (await run.describe()).runId === run.firstExecutionRunId)
-      .catch(() => undefined); // the new run's recordRequest does the same; answering 202 must not depend on it
-    return { change: statusOf(initialState(input)), lock: await this.guard.status(user.id) };
+    return { change, lock: await this.guard.status(user.id) };
   }
 
   /** R-STATUS: from the running workflow while it runs, from PostgreSQL after. */

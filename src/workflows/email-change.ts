@@ -9,12 +9,14 @@ import {
   setHandler,
   sleep,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   cancelUpdate,
   FailureType,
   linkQuery,
+  recordedUpdate,
   resendUpdate,
   statusQuery,
   verifyUpdate,
@@ -128,10 +130,18 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   );
 
   // R-START: record the request, deciding ADD or UPDATE under the user's row lock; a newer run may have replaced this one.
-  const recorded = await db.recordRequest(input);
+  // The API starts the run with this Update (issue #12): its 202 waits until the request is recorded and
+  // its links made (all in the first workflow task), or the run found itself superseded.
+  let linksMade = false;
+  setHandler(recordedUpdate, async () => {
+    await condition(() => linksMade || s.state !== 'REQUESTED');
+    return statusOf(s);
+  });
+  const recorded = await db.recordRequest(input, workflowInfo().runStartTime.getTime());
   if (!recorded.recorded) return finish(s, db, 'SUPERSEDED', 'a newer request replaced this one');
   applyRecorded(s, recorded);
   await Promise.all(requiredLinks(s).map((l) => issueLink(s, l, db)));
+  linksMade = true;
 
   // Wait for every required confirmation, a cancel, or the deadline (R-EXPIRE).
   const decided = await condition(() => allConfirmed(s) || s.cancelRequested, Math.max(1, deadlineOf(s) - Date.now()));

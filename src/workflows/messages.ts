@@ -117,6 +117,8 @@ export const linkQuery = defineQuery<LinkCheck, [VerifyRequest]>('link');
 export const verifyUpdate = defineUpdate<VerifyResult, [VerifyRequest]>('verify');
 export const resendUpdate = defineUpdate<ChangeStatus, [ChangeRef]>('resend');
 export const cancelUpdate = defineUpdate<ChangeStatus, [ChangeRef]>('cancel');
+/** Sent with the start (update-with-start): answers once the run has recorded itself, so the API's 202 is what PostgreSQL says. */
+export const recordedUpdate = defineUpdate<ChangeStatus>('recorded');
 
 /** One workflow per user at a time: Temporal itself refuses a second running one. */
 export const workflowIdFor = (userId: string) => `email-change-${userId}`;

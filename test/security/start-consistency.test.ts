@@ -116,10 +116,11 @@ describe('ADD or UPDATE is decided under the row lock, and re-checked when apply
     const started = await start;
     expect(confirmed.status).toBe(200);
     expect(started.status).toBe(202);
-    expect(started.body.change.kind).toBe('ADD'); // what the API saw before the confirmation landed
+    // The 202 is what the run recorded under the row lock, after the confirmation landed (issue #12: update-with-start).
+    expect(started.body.change).toMatchObject({ kind: 'UPDATE', confirmations: { new: false, old: false } });
     expect((await api.get('/v1/me', { token: user.token })).body).toMatchObject({ email: firstEmail, emailVerified: true });
 
-    // The request the API thought an ADD is recorded as an UPDATE that needs the (now verified) old address.
+    // Recorded as an UPDATE that needs the (now verified) old address.
     await waitFor(async () => (await rows(user.id)).some((r) => r.newEmail === attackerEmail && r.state === 'REQUESTED'));
     const recorded = (await rows(user.id)).find((r) => r.newEmail === attackerEmail)!;
     expect(recorded).toMatchObject({ kind: 'UPDATE', needsOld: true });
