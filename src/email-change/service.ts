@@ -107,8 +107,7 @@ export class EmailChangeService {
       oldEmailVerified: user.emailVerified,
       confirmOld: user.emailVerified && this.config.policy.confirmOldEmail,
       requestedAt: Date.now(),
-      // 'idToken' (issue #14) travels as data; the mail names it (src/mail/templates.ts).
-      requestedBy: { method: proof.method as RequestedBy['method'], ip: meta.ip, device: deviceName(meta.userAgent) },
+      requestedBy: { method: proof.method, ip: meta.ip, device: deviceName(meta.userAgent) },
       policy: this.config.policy,
       shape: CURRENT_SHAPE,
     };

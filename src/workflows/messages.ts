@@ -9,7 +9,7 @@ export type ChangeStateName = 'REQUESTED' | 'APPROVED' | 'DECLINED' | 'EXPIRED' 
 
 /** Who asked, as the mails say it: never text the requester chose (R-MAIL, no attacker text in mail). */
 export interface RequestedBy {
-  method: 'password' | 'biometric';
+  method: 'password' | 'biometric' | 'idToken';
   ip?: string;
   /** A plain device name from a fixed vocabulary ("Chrome on Android"), never the raw User-Agent. */
   device?: string;
