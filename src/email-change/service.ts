@@ -29,7 +29,6 @@ import {
   type LinkCheck,
   type LinkDeadReason,
   type Purpose,
-  type RequestedBy,
 } from '../workflows/messages';
 import { pendingRowStatus, RequestRows, rowStatus, type RequestRow } from './requests';
 import { deadLink, deadReasonOf, declined, fromWorkflowFailure, invalidToken, isClosedWorkflowError, linkExpired, noPendingChange } from './errors';
