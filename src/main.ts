@@ -163,6 +163,7 @@ function printUrls(api: string, ui: string | undefined, smtp: SmtpCapture | unde
     'Email change service is running (Ctrl-C stops everything started here)',
     `  API            ${api}        (try ${api}/readyz)`,
     smtp ? `  Outbox         ${api}/dev/outbox   (mail sent to ${smtp.url})` : undefined,
+    smtp ? `  Demo app       ${api}/demo         (the whole flow in a browser)` : undefined,
     `  Temporal       ${temporal}`,
     ui ? `  Temporal UI    ${ui}` : undefined,
     `  PostgreSQL     ${db}`,

@@ -33,6 +33,7 @@ describe('npm start (the embedded default)', () => {
     running.push(first.child);
     expect(first.output()).toContain(`API            http://localhost:${port}`);
     expect(first.output()).toContain(`Outbox         http://localhost:${port}/dev/outbox`);
+    expect(first.output()).toContain(`Demo app       http://localhost:${port}/demo`);
     expect(first.output()).toContain(`Temporal UI    http://localhost:${uiPort}`);
     expect(first.output()).toMatch(/Temporal {7}127\.0\.0\.1:\d+ \(namespace default\)/);
     // Loopback only without HOST: the outbox (every live link, no login) is not on the network.
