@@ -1,6 +1,7 @@
 // `npm run temporal:cluster`: the real Temporal server (frontend, matching, 2 history hosts, worker as
 // separate processes) on PostgreSQL (DATABASE_URL's server, else embedded), until Ctrl-C.
-import { startTemporalCluster } from '../src/dev/temporal-cluster';
+// `-- --build-only`: only build (or find) the server and its SQL tool in .tools/ (CI's step before the cluster tests).
+import { buildTemporalServer, startTemporalCluster } from '../src/dev/temporal-cluster';
 
 const abort = new AbortController();
 
@@ -19,6 +20,11 @@ async function run(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  if (process.argv.includes('--build-only')) {
+    const build = await buildTemporalServer((line) => console.error(line));
+    console.log(`Temporal server: ${build.server}\ntemporal-sql-tool: ${build.sqlTool}`);
+    return;
+  }
   const cluster = await startTemporalCluster({
     databaseUrl: process.env.DATABASE_URL || undefined,
     log: (line) => console.error(line),
