@@ -17,6 +17,7 @@ import { workflowIdFor } from '../src/workflows/messages';
 import { DEV_SERVER_TUNING } from '../src/dev/temporal';
 import { temporal as proto } from '@temporalio/proto';
 import { codecCost, type CodecCost } from './codec-cost';
+import { streamsSection, type StreamsResult } from './streams';
 
 
 type ProcName = 'api' | 'worker' | 'bareWorker' | 'temporal' | 'postgres' | 'bench';
@@ -85,6 +86,8 @@ export interface BenchResults {
     status: EndpointLatency;
     expiry: { expired: number; otherStates: Record<string, number>; onTime: boolean; lateness: LatencySummary; waitedSeconds: number };
   };
+  /** Issue #14: status streams open on one API process. */
+  streams?: StreamsResult;
   errors: { section: Section; message: string }[];
 }
 
@@ -145,6 +148,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     await guard('eventloop', () => eventLoop(stack, opts, users, ctx, results));
     await guard('burst', () => burst(stack, opts, users, ctx, results));
     await guard('scale', () => scale(stack, opts, users, results));
+    await guard('streams', async () => void (results.streams = await streamsSection(stack, opts, users, ctx)));
   } finally {
     say('stopping the stack');
     activeStacks.delete(stack);

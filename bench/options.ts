@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../src/duration';
 
-export const SECTIONS = ['engine', 'e2e', 'flows', 'latency', 'eventloop', 'burst', 'scale'] as const;
+export const SECTIONS = ['engine', 'e2e', 'flows', 'latency', 'eventloop', 'burst', 'scale', 'streams'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -35,6 +35,9 @@ export interface BenchOptions {
   /** EMAIL_CHANGE_TTL of the scale run; undefined = long enough to create every change first. */
   scaleTtlMs?: number;
   scaleConcurrency: number;
+  /** Section `streams` (issue #14): status streams held open on the API process, and add flows with and without one. */
+  streamsCount: number;
+  streamsChanges: number;
   flowTimeoutMs: number;
   logLevel: string;
   outDir: string;
@@ -70,6 +73,8 @@ export const DEFAULTS: Omit<BenchOptions, 'log' | 'serviceEnv'> = {
   burstSearchSeconds: 20,
   scalePending: 1_000,
   scaleConcurrency: 20,
+  streamsCount: 1_000,
+  streamsChanges: 100,
   flowTimeoutMs: 60_000,
   logLevel: 'info',
   outDir: path.resolve(__dirname, 'results'),
@@ -93,6 +98,8 @@ export const USAGE = `npm run bench -- [options]          (every option also as 
   --scale-pending N        changes left pending for the scale run (default ${DEFAULTS.scalePending}; try 10000, 100000)
   --scale-ttl DURATION     their EMAIL_CHANGE_TTL (default: long enough to create them all first, at least 60s)
   --scale-concurrency N    parallel starts while creating them (default ${DEFAULTS.scaleConcurrency})
+  --streams N              section streams: status streams open on the API process (default ${DEFAULTS.streamsCount})
+  --streams-changes N      add flows measured with and without a stream open (default ${DEFAULTS.streamsChanges})
   --log-level LEVEL        LOG_LEVEL of the API and worker (default info, as in production; logs go to /dev/null)
   --out DIR                where latest.json, latest.md and the SVG go (default bench/results)
   --in-process             run the API and worker inside the bench process (no per-process CPU)
@@ -115,6 +122,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
   const names = [
     'sections', 'levels', 'level-seconds', 'latency-rate', 'flow-rate', 'latency-seconds', 'reauth-concurrency',
     'burst-rate', 'burst-seconds', 'scale-pending', 'scale-ttl', 'scale-concurrency', 'log-level', 'out', 'flows-count', 'flows-concurrency', 'scale-status-rate',
+    'streams', 'streams-changes',
   ] as const;
   const { values } = parseArgs({
     args: argv,
@@ -156,6 +164,8 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     flowsConcurrency: number('flows-concurrency', get('flows-concurrency'), DEFAULTS.flowsConcurrency, 1),
     scaleStatusRate: number('scale-status-rate', get('scale-status-rate'), DEFAULTS.scaleStatusRate, 1),
     scaleConcurrency: number('scale-concurrency', get('scale-concurrency'), DEFAULTS.scaleConcurrency, 1),
+    streamsCount: number('streams', get('streams'), DEFAULTS.streamsCount, 1),
+    streamsChanges: number('streams-changes', get('streams-changes'), DEFAULTS.streamsChanges, 1),
     logLevel: get('log-level') ?? DEFAULTS.logLevel,
     outDir: path.resolve(get('out') ?? DEFAULTS.outDir),
     temporalTuned: !(values['temporal-stock'] || env.BENCH_TEMPORAL_STOCK === '1'),

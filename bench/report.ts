@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BenchResults, CpuPerChange } from './harness';
 import type { LatencySummary } from './lib/stats';
+import { streamsMarkdown } from './streams';
 
 const f = (n: number | null | undefined, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? '–' : n.toFixed(digits).replace(/\.0+$/, ''));
 const mib = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? '–' : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
@@ -177,6 +178,7 @@ export function markdown(r: BenchResults): string {
     );
   }
 
+  if (r.streams) out.push(...streamsMarkdown(r.streams, f, mib));
   if (r.errors.length) {
     out.push('', '## Errors', '', ...r.errors.map((e) => `- ${e.section}: ${e.message}`));
   }
