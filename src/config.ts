@@ -28,6 +28,15 @@ const rate = z.string().transform((text, ctx) => {
 });
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+/** A duration, or `0` for "off". */
+const durationOrOff = z.string().transform((text, ctx) => {
+  const ms = text.trim() === '0' ? 0 : parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected 0 (off) or a duration like 90s, 15m, 2h or 7d' });
+    return z.NEVER;
+  }
+  return ms;
+});
 const port = z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535);
 const positiveInt = z.coerce.number({ error: 'expected a whole number' }).int().min(1);
 const url = (protocols: string[]) =>
@@ -131,6 +140,13 @@ const envSchema = z
     LIMIT_START_PER_ADDRESS: rate.prefault('5/1h'),
     TRUST_PROXY: bool.prefault('false'),
     CONFIRM_OLD_EMAIL: bool.prefault('true'),
+    // Issue #15 items 4-6: the old address's undo window and the block after an undo, revoking other
+    // sessions on a change, a reminder before a request expires (0 = off) and the mail when it lapses.
+    REVERT_WINDOW: durationOrOff.prefault('7d'),
+    REVERT_LOCK: duration.prefault('72h'),
+    REVOKE_SESSIONS_ON_CHANGE: bool.prefault('true'),
+    REMINDER_BEFORE_EXPIRY: durationOrOff.prefault('2h'),
+    EXPIRY_NOTICE: bool.prefault('true'),
     DATA_DIR: z.string().min(1).default('.data'),
     // Operations (issue #13): Temporal's standard client variables (read by @temporalio/envconfig in
     // src/temporal-connection.ts: TLS, mTLS, API key, profiles) and the metrics and health endpoints.
@@ -150,14 +166,14 @@ const envSchema = z
     METRICS_AUTH_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     // Deploys (issue #13): the prebuilt workflow bundle the worker loads; default dist/workflow-bundle.js next to it.
     WORKFLOW_BUNDLE: z.string().min(1).optional(),
+    // Issue #15: the app's name, return and help links, logo and template overrides on every page and mail (src/i18n/config.ts).
+    ...brandingEnv,
     // Tracing (issue #13, src/observability/tracing.ts): OpenTelemetry's own variables; off unless an OTLP endpoint is set.
     OTEL_EXPORTER_OTLP_ENDPOINT: url(['http', 'https']).optional(),
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(['http', 'https']).optional(),
     OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/json'], { error: 'only http/json is supported (the OTLP/HTTP JSON exporter)' }).optional(),
     OTEL_SERVICE_NAME: z.string().min(1).max(256).optional(),
     OTEL_SDK_DISABLED: bool.optional(),
-    // Issue #15: the app's name, return and help links, logo and template overrides on every page and mail (src/i18n/config.ts).
-    ...brandingEnv,
     // Issue #14: signed webhooks (src/webhooks), sent only to this URL, signed with every secret given
     // (Standard Webhooks `whsec_<base64>`, space or comma separated: the rotation overlap).
     WEBHOOK_URL: url(['http', 'https']).optional(),
@@ -266,6 +282,7 @@ const envSchema = z
     }
   });
 
+
 export type Env = z.input<typeof envSchema>;
 
 export interface Config {
@@ -364,6 +381,16 @@ export interface EmailChangePolicy {
   confirmOldEmail: boolean;
   /** Issue #14: set only when webhooks are configured, so runs without them carry the same input as before. */
   webhooks?: { giveUpMs: number };
+  /**
+   * Issue #15 items 4-6, present in runs started since (older runs replay without them): the old
+   * address's undo window (0 = none) and the block after an undo, revoking the other sessions on an
+   * approved change, the reminder this long before the deadline (0 = none), the mail when it lapses.
+   */
+  revertWindowMs?: number;
+  revertLockMs?: number;
+  revokeSessionsOnChange?: boolean;
+  reminderBeforeExpiryMs?: number;
+  expiryNotice?: boolean;
 }
 
 export interface WebhookConfig {
@@ -437,6 +464,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       resendCooldownMs: e.RESEND_COOLDOWN,
       maxResends: e.MAX_RESENDS,
       confirmOldEmail: e.CONFIRM_OLD_EMAIL,
+      revertWindowMs: e.REVERT_WINDOW,
+      revertLockMs: e.REVERT_LOCK,
+      revokeSessionsOnChange: e.REVOKE_SESSIONS_ON_CHANGE,
+      reminderBeforeExpiryMs: e.REMINDER_BEFORE_EXPIRY,
+      expiryNotice: e.EXPIRY_NOTICE,
       ...(e.WEBHOOK_URL ? { webhooks: { giveUpMs: e.WEBHOOK_GIVE_UP } } : {}),
     },
     ...(e.WEBHOOK_URL

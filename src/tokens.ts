@@ -10,10 +10,17 @@ import { verifierOf } from './workflows/link-proof';
  * the token) and the workflow and PostgreSQL keep only `verifierOf(proof)` (SHA-256 of that).
  */
 export type Purpose = 'new' | 'old';
+/** Issue #15: the old address's undo link of an approved change is a token of its own purpose. */
+export type TokenPurpose = Purpose | 'revert';
 
 export interface LinkToken {
   changeId: string;
   purpose: Purpose;
+  expiresAt: number;
+}
+export interface RevertToken {
+  changeId: string;
+  purpose: 'revert';
   expiresAt: number;
 }
 
@@ -54,7 +61,7 @@ const keyList = (keys: TokenKeys): readonly TokenKey[] => (typeof keys === 'stri
 const VERSION = 2;
 /** Tokens mailed before key ids existed: no key id field, verified by the `default` key. */
 const VERSION_1 = 1;
-const PURPOSE_BYTE: Record<Purpose, number> = { new: 1, old: 2 };
+const PURPOSE_BYTE: Record<TokenPurpose, number> = { new: 1, old: 2, revert: 3 };
 const CLAIMS_LENGTH = 1 + 16 + 1 + 8 + 16;
 const KEY_ID_LENGTH = 8;
 const MAC_LENGTH = 32;
@@ -67,7 +74,7 @@ const TOKEN_LENGTH: Record<number, number> = Object.fromEntries(
 const mac = (secret: string, payload: Buffer) => createHmac('sha256', secret).update(payload).digest();
 
 /** Builds a token with a fresh random nonce, signed by the first (current) key. */
-export function createLinkToken(keys: TokenKeys, token: LinkToken): string {
+export function createLinkToken(keys: TokenKeys, token: LinkToken | RevertToken): string {
   const key = keyList(keys)[0]!;
   const payload = Buffer.alloc(PAYLOAD_LENGTH[VERSION]!);
   payload.writeUInt8(VERSION, 0);
@@ -91,6 +98,17 @@ export function linkTokenKeyId(text: string): string | undefined {
  * right (expiry is the caller's to judge). A link whose key was removed is as invalid as a forged one.
  */
 export function verifyLinkToken(keys: TokenKeys, text: unknown): LinkToken | undefined {
+  const claims = verifyAnyToken(keys, text);
+  return claims && claims.purpose !== 'revert' ? (claims as LinkToken) : undefined;
+}
+
+/** An undo link's claims (issue #15), verified like a link token; a verification link is not one. */
+export function verifyRevertToken(keys: TokenKeys, text: unknown): RevertToken | undefined {
+  const claims = verifyAnyToken(keys, text);
+  return claims?.purpose === 'revert' ? (claims as RevertToken) : undefined;
+}
+
+function verifyAnyToken(keys: TokenKeys, text: unknown): { changeId: string; purpose: TokenPurpose; expiresAt: number } | undefined {
   if (typeof text !== 'string' || !/^[A-Za-z0-9_-]+$/.test(text)) return undefined;
   const version = text.length === TOKEN_LENGTH[VERSION] ? VERSION : text.length === TOKEN_LENGTH[VERSION_1] ? VERSION_1 : undefined;
   if (version === undefined) return undefined;
@@ -101,7 +119,7 @@ export function verifyLinkToken(keys: TokenKeys, text: unknown): LinkToken | und
   const keyId = version === VERSION_1 ? DEFAULT_KEY_ID : keyIdOf(payload.subarray(CLAIMS_LENGTH));
   const key = keyId === undefined ? undefined : keyList(keys).find((k) => k.id === keyId);
   if (!key || !timingSafeEqual(raw.subarray(payloadLength), mac(key.secret, payload))) return undefined;
-  const purpose = (Object.keys(PURPOSE_BYTE) as Purpose[]).find((p) => PURPOSE_BYTE[p] === payload.readUInt8(17));
+  const purpose = (Object.keys(PURPOSE_BYTE) as TokenPurpose[]).find((p) => PURPOSE_BYTE[p] === payload.readUInt8(17));
   if (!purpose) return undefined;
   const hex = payload.subarray(1, 17).toString('hex');
   const changeId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;

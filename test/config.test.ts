@@ -21,6 +21,11 @@ describe('configuration (SPEC §4)', () => {
       resendCooldownMs: 60_000,
       maxResends: 5,
       confirmOldEmail: true,
+      revertWindowMs: 7 * 86_400_000,
+      revertLockMs: 72 * 3_600_000,
+      revokeSessionsOnChange: true,
+      reminderBeforeExpiryMs: 2 * 3_600_000,
+      expiryNotice: true,
     });
     expect(config.auth).toMatchObject({ maxFailures: 5, lockoutMs: 900_000 });
   });
@@ -33,6 +38,9 @@ describe('configuration (SPEC §4)', () => {
     expect(config.policy.confirmOldEmail).toBe(false);
     expect(parseDuration('15m')).toBe(900_000);
     expect(parseDuration('15 minutes')).toBeUndefined();
+    // Issue #15: 0 turns the undo window and the reminder off; anything else must be a duration.
+    expect(loadConfig({ REVERT_WINDOW: '0', REMINDER_BEFORE_EXPIRY: '0' }).policy).toMatchObject({ revertWindowMs: 0, reminderBeforeExpiryMs: 0 });
+    expect(() => loadConfig({ REVERT_WINDOW: 'a week' })).toThrow(/^Invalid configuration: REVERT_WINDOW: expected 0 \(off\) or a duration/);
   });
 
   it('treats an empty variable as unset', () => {

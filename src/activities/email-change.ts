@@ -1,13 +1,14 @@
-import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './index';
+import { sendOnceWith } from './send-once';
 import { inTransaction } from '../db/pool';
 import { createLinkToken, sealToken, tokenVerifier, unsealToken } from '../tokens';
-import { changedNotice, verificationMail, type Mail } from '../mail/templates';
+import { changedNotice, verificationMail } from '../mail/templates';
 import { readerOf } from '../mail/reader';
 import { Localizer } from '../i18n';
 import { DeclineCode, type ChangeKind, type ChangeStateName, type Delivery, type EmailChangeInput, type Purpose, type RecordedRequest } from '../workflows/messages';
 import { isLatestRun, supersedeOpenRequests } from '../email-change/requests';
+import { noticeKey, revokeOtherSessions } from './revert';
 
 export interface Progress {
   newConfirmedAt: number | null;
@@ -21,57 +22,10 @@ const toDate = (ms: number | null) => (ms === null ? null : new Date(ms));
 /** The email-change activities: every one idempotent, so a retry finds its earlier effect. */
 export function createEmailChangeActivities({ config, pool, mail, temporal }: ActivityDeps) {
   const linkFor = (token: string) => `${config.publicBaseUrl}/verify-email?token=${token}`;
-  const senderDomain = /@([^>\s]+)/.exec(config.mailFrom)?.[1] ?? 'email-change.local';
   // Issue #15: mail in the account's language, with the app's name (TEMPLATES_DIR read once, here).
   const localizer = new Localizer(config.branding);
 
-  /** One SMTP send with a Message-ID derived from the key; 5xx answers are permanent. */
-  async function send(messageKey: string, to: string, content: Mail): Promise<void> {
-    try {
-      await mail.sendMail({
-        from: config.mailFrom,
-        to,
-        subject: content.subject,
-        text: content.text,
-        html: content.html,
-        messageId: `<${createHash('sha256').update(messageKey).digest('hex').slice(0, 32)}@${senderDomain}>`,
-        headers: { 'Auto-Submitted': 'auto-generated' },
-      });
-    } catch (err) {
-      const code = (err as { responseCode?: number }).responseCode;
-      const message = `SMTP ${code ?? 'connection'} error: ${(err as Error).message}`.slice(0, 300);
-      if (code && code >= 500) throw ApplicationFailure.nonRetryable(message, 'SMTP_PERMANENT');
-      throw ApplicationFailure.retryable(message, 'SMTP_TEMPORARY');
-    }
-  }
-
-  /** Sends the mail of `messageKey` unless PostgreSQL says it was sent already. */
-  async function sendOnce(messageKey: string, to: string, build: () => Mail, lastTry = false): Promise<{ sentAt: string }> {
-    const { rows } = await pool.query<{ status: string; sentAt: Date | null }>(
-      'UPDATE mail_messages SET attempts = attempts + 1 WHERE message_key = $1 RETURNING status, sent_at AS "sentAt"',
-      [messageKey],
-    );
-    const row = rows[0];
-    if (!row) throw ApplicationFailure.nonRetryable(`no mail_messages row for ${messageKey}`, 'MAIL_NOT_PREPARED');
-    if (row.status === 'sent') return { sentAt: row.sentAt!.toISOString() };
-    try {
-      await send(messageKey, to, build());
-    } catch (err) {
-      // The status row shows `retrying` with this error, or `failed` when the workflow will not try again.
-      const failed = lastTry || (err instanceof ApplicationFailure && err.nonRetryable);
-      await pool.query(`UPDATE mail_messages SET last_error = $2, status = CASE WHEN $3 THEN 'failed' ELSE status END WHERE message_key = $1 AND status <> 'sent'`, [
-        messageKey,
-        (err as Error).message,
-        failed,
-      ]);
-      throw err;
-    }
-    const sent = await pool.query<{ sentAt: Date }>(
-      "UPDATE mail_messages SET status = 'sent', sent_at = now(), token_sealed = NULL WHERE message_key = $1 RETURNING sent_at AS \"sentAt\"",
-      [messageKey],
-    );
-    return { sentAt: sent.rows[0]!.sentAt.toISOString() };
-  }
+  const sendOnce = sendOnceWith(config, pool, mail);
 
   return {
     /**
@@ -165,7 +119,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
     },
 
     /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
-    async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; kind?: ChangeKind; purpose: Purpose; lastTry?: boolean }) {
+    async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; kind?: ChangeKind; purpose: Purpose; lastTry?: boolean; reminder?: boolean }) {
       const { rows } = await pool.query<{ recipient: string; linkExpiresAt: Date; sealed: Buffer | null }>(
         'SELECT recipient, link_expires_at AS "linkExpiresAt", token_sealed AS sealed FROM mail_messages WHERE message_key = $1',
         [args.messageKey],
@@ -183,6 +137,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           linkExpiresAt: prepared.linkExpiresAt.getTime(),
           requestedAt: args.input.requestedAt,
           requestedBy: args.input.requestedBy,
+          reminder: args.reminder,
+          requestExpiresAt: args.input.requestedAt + args.input.policy.changeTtlMs,
         });
       }, args.lastTry);
     },
@@ -196,7 +152,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
     },
 
     /** R-VERIFY + R-CONFLICT in one transaction: the address moves here, or the request is declined. */
-    async applyEmailChange(args: { changeId: string; userId: string; progress: Progress }): Promise<{ state: ChangeStateName; reason: string | null }> {
+    async applyEmailChange(args: { changeId: string; userId: string; progress: Progress; revokeSessions?: { keepSessionId: string | null } }): Promise<{ state: ChangeStateName; reason: string | null }> {
       const finalColumns = [toDate(args.progress.newConfirmedAt), toDate(args.progress.oldConfirmedAt), args.progress.resends, JSON.stringify(args.progress.delivery)];
       try {
         return await inTransaction(pool, async (db) => {
@@ -246,6 +202,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
              WHERE id = $1`,
             [args.userId, request.newEmail, request.normalized],
           );
+          // Issue #15 item 5: in the same transaction, so no other session outlives the change.
+          if (args.revokeSessions) await revokeOtherSessions(db, args.userId, args.revokeSessions.keepSessionId);
           await db.query(
             `UPDATE email_change_requests SET state = 'APPROVED', reason = NULL, completed_at = now(), updated_at = now(),
                new_confirmed_at = $2, old_confirmed_at = $3, resends = $4, delivery = $5 WHERE id = $1`,
@@ -287,13 +245,17 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
       );
       const request = rows[0];
       if (!request?.oldEmail) throw ApplicationFailure.nonRetryable('no approved change with an old address', 'NO_NOTICE_NEEDED');
-      const messageKey = `${args.changeId}:notice`;
-      await pool.query(
-        `INSERT INTO mail_messages (message_key, change_id, kind, recipient) VALUES ($1, $2, 'notice', $3) ON CONFLICT (message_key) DO NOTHING`,
+      const messageKey = noticeKey(args.changeId);
+      const prepared = await pool.query<{ sealed: Buffer | null; until: Date | null }>(
+        `INSERT INTO mail_messages (message_key, change_id, kind, recipient) VALUES ($1, $2, 'notice', $3)
+         ON CONFLICT (message_key) DO UPDATE SET kind = excluded.kind RETURNING token_sealed AS sealed, link_expires_at AS until`,
         [messageKey, args.changeId, request.oldEmail],
       );
+      // Issue #15 item 4: the undo link prepareRevertLink sealed into this row, when the change has a window.
+      const { sealed, until } = prepared.rows[0]!;
+      const undo = sealed && until ? { link: `${config.publicBaseUrl}/undo-email-change?token=${unsealToken(config.tokenKeys, sealed, messageKey)}`, until: until.getTime() } : undefined;
       const reader = await readerOf(pool, localizer, request.userId);
-      return sendOnce(messageKey, request.oldEmail, () => changedNotice(localizer, reader, { newEmail: request.newEmail, changedAt: request.completedAt.getTime() }));
+      return sendOnce(messageKey, request.oldEmail, () => changedNotice(localizer, reader, { newEmail: request.newEmail, changedAt: request.completedAt.getTime(), undo }));
     },
   };
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../log';
 import type { MailTransport } from '../mail/transport';
 import { createEmailChangeActivities } from './email-change';
 import { createWebhookActivities } from './webhooks';
+import { createRevertActivities } from './revert';
 
 export interface ActivityDeps {
   config: Config;
@@ -17,7 +18,7 @@ export interface ActivityDeps {
 
 /** All I/O the workflows need, bound to injected dependencies. */
 export function createActivities(deps: ActivityDeps) {
-  return { ...createEmailChangeActivities(deps), ...createWebhookActivities(deps) };
+  return { ...createEmailChangeActivities(deps), ...createWebhookActivities(deps), ...createRevertActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

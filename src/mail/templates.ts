@@ -50,12 +50,24 @@ const P = (html: string) => `<p style="margin:0 0 14px">${html}</p>`;
 export function verificationMail(
   l: Localizer,
   reader: Reader,
-  args: { purpose: Purpose; kind: ChangeKind; newEmail: string; link: string; linkExpiresAt: number; requestedAt: number; requestedBy: RequestedBy },
+  args: {
+    purpose: Purpose;
+    kind: ChangeKind;
+    newEmail: string;
+    link: string;
+    linkExpiresAt: number;
+    requestedAt: number;
+    requestedBy: RequestedBy;
+    /** Issue #15 item 6: the one reminder before the request expires (at `requestExpiresAt`). */
+    reminder?: boolean;
+    requestExpiresAt?: number;
+  },
 ): Mail {
   const { lng } = reader;
   const which = args.purpose === 'old' ? 'Old' : args.kind === 'ADD' ? 'Add' : 'Update';
-  const title = l.t(lng, `mail.verify.subject${which}`);
+  const title = args.reminder ? l.t(lng, 'mail.reminder.subject') : l.t(lng, `mail.verify.subject${which}`);
   const intro = paragraph(l, lng, `mail.verify.intro${which}`, { to: maskEmail(args.newEmail) }, ['to']);
+  const reminder = args.reminder && args.requestExpiresAt ? [paragraph(l, lng, 'mail.reminder.intro', { date: l.date(lng, args.requestExpiresAt, reader.timeZone) }, ['date'])] : [];
   const rest = [
     whoAsked(l, reader, args.requestedBy, args.requestedAt),
     paragraph(l, lng, 'mail.verify.expires', { date: l.date(lng, args.linkExpiresAt, reader.timeZone) }, ['date']),
@@ -65,18 +77,63 @@ export function verificationMail(
   const button = `<p style="margin:20px 0"><a href="${href}" style="display:inline-block;padding:10px 18px;background:#1f5f99;color:#ffffff;text-decoration:none;border-radius:4px">${escapeHtml(l.t(lng, 'mail.verify.button'))}</a></p>
 <p style="font-size:13px;color:#5a6270;margin:0 0 14px;word-break:break-all">${escapeHtml(l.t(lng, 'mail.verify.copy'))}<br>${href}</p>`;
   return compose(l, reader, title, {
-    text: [intro.text, `${l.t(lng, 'mail.verify.confirmHere')}\n${args.link}`, ...rest.map((p) => p.text)],
-    html: [P(intro.html), button, ...rest.map((p) => P(p.html))],
+    text: [...reminder.map((p) => p.text), intro.text, `${l.t(lng, 'mail.verify.confirmHere')}\n${args.link}`, ...rest.map((p) => p.text)],
+    html: [...reminder.map((p) => P(p.html)), P(intro.html), button, ...rest.map((p) => P(p.html))],
   });
 }
 
-/** R-OLD: the notice the old address gets after a completed change; it carries no link. */
-export function changedNotice(l: Localizer, reader: Reader, args: { newEmail: string; changedAt: number }): Mail {
+const linkButton = (label: string, link: string) => {
+  const href = escapeHtml(link);
+  return `<p style="margin:20px 0"><a href="${href}" style="display:inline-block;padding:10px 18px;background:#a3281f;color:#ffffff;text-decoration:none;border-radius:4px">${escapeHtml(label)}</a></p>
+<p style="font-size:13px;color:#5a6270;margin:0 0 14px;word-break:break-all">${href}</p>`;
+};
+
+/**
+ * R-OLD: the notice the old address gets after a completed change. It never carries a link for the new
+ * address; since issue #15 it carries the undo link ("this wasn't me") while the change's window is open.
+ */
+export function changedNotice(l: Localizer, reader: Reader, args: { newEmail: string; changedAt: number; undo?: { link: string; until: number } }): Mail {
   const { lng } = reader;
   const title = l.t(lng, 'mail.notice.subject');
-  const parts = [
-    paragraph(l, lng, 'mail.notice.body', { to: maskEmail(args.newEmail), date: l.date(lng, args.changedAt, reader.timeZone) }, ['to']),
-    paragraph(l, lng, 'mail.notice.notYou'),
-  ];
+  const body = paragraph(l, lng, 'mail.notice.body', { to: maskEmail(args.newEmail), date: l.date(lng, args.changedAt, reader.timeZone) }, ['to']);
+  if (!args.undo) {
+    const parts = [body, paragraph(l, lng, 'mail.notice.notYou')];
+    return compose(l, reader, title, { text: parts.map((p) => p.text), html: parts.map((p) => P(p.html)) });
+  }
+  const undo = paragraph(l, lng, 'mail.notice.undo', { date: l.date(lng, args.undo.until, reader.timeZone) }, ['date']);
+  const label = l.t(lng, 'mail.notice.undoButton');
+  return compose(l, reader, title, {
+    text: [body.text, undo.text, `${label}:\n${args.undo.link}`],
+    html: [P(body.html), P(undo.html), linkButton(label, args.undo.link)],
+  });
+}
+
+/** Issue #15 item 4: after an undo, to the restored (old) address and to the address that was removed. */
+export function revertedMail(
+  l: Localizer,
+  reader: Reader,
+  args: { to: 'old' | 'new'; restoredEmail: string; removedEmail: string; at: number; blockedUntil: number | null },
+): Mail {
+  const { lng } = reader;
+  const date = l.date(lng, args.at, reader.timeZone);
+  const parts =
+    args.to === 'old'
+      ? [
+          paragraph(l, lng, 'mail.reverted.bodyOld', { removed: maskEmail(args.removedEmail), date }, ['removed']),
+          paragraph(l, lng, 'mail.reverted.signedOut'),
+          ...(args.blockedUntil ? [paragraph(l, lng, 'mail.reverted.blocked', { date: l.date(lng, args.blockedUntil, reader.timeZone) }, ['date'])] : []),
+        ]
+      : [paragraph(l, lng, 'mail.reverted.bodyNew', { date }), paragraph(l, lng, 'mail.reverted.notYouNew')];
+  const title = l.t(lng, args.to === 'old' ? 'mail.reverted.subjectOld' : 'mail.reverted.subjectNew');
   return compose(l, reader, title, { text: parts.map((p) => p.text), html: parts.map((p) => P(p.html)) });
+}
+
+/** Issue #15 item 6: the request was not confirmed in time (to the new address). */
+export function lapsedNotice(l: Localizer, reader: Reader, args: { newEmail: string; expiredAt: number }): Mail {
+  const { lng } = reader;
+  const parts = [
+    paragraph(l, lng, 'mail.lapsed.body', { email: args.newEmail, date: l.date(lng, args.expiredAt, reader.timeZone) }, ['email']),
+    paragraph(l, lng, 'mail.lapsed.next'),
+  ];
+  return compose(l, reader, l.t(lng, 'mail.lapsed.subject'), { text: parts.map((p) => p.text), html: parts.map((p) => P(p.html)) });
 }

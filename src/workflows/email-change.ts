@@ -42,6 +42,8 @@ import {
   type LinkState,
 } from './state';
 import { startWebhooks, webhooksDelivered, withWebhooks } from './webhooks';
+import { adoptRevertWindows, holdRevertWindows, openRevertWindow, startRevertWindows } from './revert-window';
+import { remindBeforeExpiry, tellLapsed } from './reminder';
 
 // PostgreSQL work retries for ~45 minutes (an outage must not lose the request), each try bounded.
 const dbOptions = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 } } as const;
@@ -77,6 +79,7 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   const local = input.shape === 2; // not patched(): its TemporalChangeVersion upsert would cost every run a visibility write
   startWebhooks(s); // issue #14: only runs whose policy has webhooks
   const db = withWebhooks(s, local ? localDb : remoteDb);
+  startRevertWindows(s); // issue #15 item 4: only runs whose policy has an undo window
 
   // R-STATUS
   setHandler(statusQuery, () => statusOf(s));
@@ -142,22 +145,33 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   applyRecorded(s, recorded);
   await Promise.all(requiredLinks(s).map((l) => issueLink(s, l, db)));
   linksMade = true;
+  await adoptRevertWindows(s); // issue #15: undo windows of the run this start replaced stay open here
+  void remindBeforeExpiry(s, (l) => issueLink(s, l, db)); // issue #15 item 6
 
   // Wait for every required confirmation, a cancel, or the deadline (R-EXPIRE).
   const decided = await condition(() => allConfirmed(s) || s.cancelRequested, Math.max(1, deadlineOf(s) - Date.now()));
 
-  if (s.cancelRequested) return finish(s, db, 'CANCELLED', 'cancelled by the user');
-  if (!decided) return finish(s, db, 'EXPIRED', 'not confirmed before the request expired');
+  if (s.cancelRequested) return holdRevertWindows(s, await finish(s, db, 'CANCELLED', 'cancelled by the user'));
+  if (!decided) {
+    const expired = await finish(s, db, 'EXPIRED', 'not confirmed before the request expired');
+    await tellLapsed(s);
+    return holdRevertWindows(s, expired);
+  }
 
   // R-VERIFY, R-CONFLICT: apply in one transaction; a race for the address may decline it.
-  const applied = await db.applyEmailChange({ changeId: input.changeId, userId: input.userId, progress: progressOf(s) });
+  const applied = await db.applyEmailChange({ changeId: input.changeId, userId: input.userId, progress: progressOf(s), ...sessionsToRevoke(s) });
   const result = await close(s, applied.state, applied.reason);
   // R-OLD: the old verified address hears of the change (never a token); failing to tell it does not undo it.
   if (applied.state === 'APPROVED' && recorded.oldEmail && recorded.oldEmailVerified) {
+    await openRevertWindow(s); // issue #15: the notice then carries the undo link
     await notices.sendChangedNotice({ changeId: input.changeId }).catch(() => undefined);
   }
-  return result;
+  return holdRevertWindows(s, result);
 }
+
+/** Issue #15 item 5: an approved change of a verified address revokes every other session (the requesting one stays). */
+const sessionsToRevoke = (s: ChangeState) =>
+  s.input.policy.revokeSessionsOnChange && s.kind === 'UPDATE' ? { revokeSessions: { keepSessionId: s.input.sessionId ?? null } } : {};
 
 /** Creates a link (only its verifier comes back) and mails it in the background, retrying with backoff. */
 async function issueLink(s: ChangeState, link: LinkState, db: Db): Promise<void> {
@@ -188,7 +202,8 @@ async function deliver(s: ChangeState, link: LinkState, messageKey: string, send
     s.sendsInFlight += 1;
     try {
       const lastTry = attempt >= MAIL_MAX_ATTEMPTS;
-      const { sentAt } = await smtp.sendVerificationMail({ messageKey, input: s.input, kind: s.kind, purpose: link.purpose, lastTry }).finally(() => (s.sendsInFlight -= 1));
+      const reminder = link.reminderSend === sendNo ? { reminder: true } : {}; // issue #15 item 6
+      const { sentAt } = await smtp.sendVerificationMail({ messageKey, input: s.input, kind: s.kind, purpose: link.purpose, lastTry, ...reminder }).finally(() => (s.sendsInFlight -= 1));
       if (link.sends === sendNo) link.delivery = { status: 'sent', attempts: attempt, sentAt };
       return;
     } catch (err) {

@@ -36,6 +36,8 @@ export interface EmailChangeInput {
    * activities (issue #12). Runs started before carry none and replay as they were recorded.
    */
   shape?: 2;
+  /** Issue #15 item 5: the session that asked (sessions.id), kept when the approved change revokes the others. */
+  sessionId?: string;
 }
 
 /** The shape the API starts new runs with. */
@@ -110,6 +112,8 @@ export const FailureType = {
   rateLimited: 'RATE_LIMITED',
   notPending: 'NOT_PENDING',
   beingApplied: 'BEING_APPLIED',
+  /** Issue #15: an undo the account cannot take (its previous address is now another account's). */
+  revertRefused: 'REVERT_REFUSED',
 } as const;
 
 export const statusQuery = defineQuery<ChangeStatus>('status');
@@ -119,6 +123,19 @@ export const resendUpdate = defineUpdate<ChangeStatus, [ChangeRef]>('resend');
 export const cancelUpdate = defineUpdate<ChangeStatus, [ChangeRef]>('cancel');
 /** Sent with the start (update-with-start): answers once the run has recorded itself, so the API's 202 is what PostgreSQL says. */
 export const recordedUpdate = defineUpdate<ChangeStatus>('recorded');
+
+/** Issue #15 item 4: the old address's undo of an approved change, with its link's proof (as VerifyRequest). */
+export interface RevertRequest {
+  changeId: string;
+  proof: string;
+}
+export interface RevertResult {
+  /** A second click: the first one restored the address. */
+  alreadyReverted: boolean;
+  restoredEmail: string;
+  blockedUntil: string;
+}
+export const revertUpdate = defineUpdate<RevertResult, [RevertRequest]>('revert');
 
 /** One workflow per user at a time: Temporal itself refuses a second running one. */
 export const workflowIdFor = (userId: string) => `email-change-${userId}`;

@@ -1,4 +1,4 @@
-import type { ChangeKind, ChangeStateName, ChangeStatus, Delivery, EmailChangeInput, Purpose, RecordedRequest } from './messages';
+import type { ChangeKind, ChangeStateName, ChangeStatus, Delivery, EmailChangeInput, Purpose, RecordedRequest, RevertResult } from './messages';
 
 /** Pure request state and its R-STATUS view; used by the workflow and, for the 202 answer, by the API. */
 
@@ -13,6 +13,8 @@ export interface LinkState {
   confirmedAt: number | null;
   /** How many links of this purpose were sent; part of each mail's idempotency key. */
   sends: number;
+  /** Issue #15 item 6: the send number that is the reminder before expiry (its mail says so). */
+  reminderSend?: number;
   delivery: Delivery;
 }
 
@@ -29,6 +31,22 @@ export interface ChangeState {
   cancelRequested: boolean;
   /** SMTP activities still running; the run completes only after them (see close()). */
   sendsInFlight: number;
+  /** Issue #15 item 4: undo windows this run holds open (its own, and ones adopted from the run it replaced). */
+  revertWindows: RevertWindow[];
+  /** Issue #15 item 6: the one reminder before expiry was sent. */
+  reminded: boolean;
+}
+
+/** An approved change's undo link for its old address, open until `until` on this run's timer. */
+export interface RevertWindow {
+  changeId: string;
+  verifier: string;
+  until: number;
+  /** Set when the undo is claimed; `result` once it is done. */
+  revertedAt: number | null;
+  result?: RevertResult;
+  /** Closed early: another window's undo restored the account. */
+  closed: boolean;
 }
 
 const newLink = (purpose: Purpose, to: string): LinkState => ({
@@ -57,6 +75,8 @@ export function initialState(input: EmailChangeInput): ChangeState {
     lastSendAt: input.requestedAt,
     cancelRequested: false,
     sendsInFlight: 0,
+    revertWindows: [],
+    reminded: false,
   };
 }
 

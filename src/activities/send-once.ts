@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import type pg from 'pg';
+import type { Config } from '../config';
+import type { MailTransport } from '../mail/transport';
+import type { Mail } from '../mail/templates';
+
+/** The outbox send every mail activity shares: one SMTP try per call, and never the same message twice. */
+export function sendOnceWith(config: Config, pool: pg.Pool, mail: MailTransport) {
+  const senderDomain = /@([^>\s]+)/.exec(config.mailFrom)?.[1] ?? 'email-change.local';
+
+  /** One SMTP send with a Message-ID derived from the key; 5xx answers are permanent. */
+  async function send(messageKey: string, to: string, content: Mail): Promise<void> {
+    try {
+      await mail.sendMail({
+        from: config.mailFrom,
+        to,
+        subject: content.subject,
+        text: content.text,
+        html: content.html,
+        messageId: `<${createHash('sha256').update(messageKey).digest('hex').slice(0, 32)}@${senderDomain}>`,
+        headers: { 'Auto-Submitted': 'auto-generated' },
+      });
+    } catch (err) {
+      const code = (err as { responseCode?: number }).responseCode;
+      const message = `SMTP ${code ?? 'connection'} error: ${(err as Error).message}`.slice(0, 300);
+      if (code && code >= 500) throw ApplicationFailure.nonRetryable(message, 'SMTP_PERMANENT');
+      throw ApplicationFailure.retryable(message, 'SMTP_TEMPORARY');
+    }
+  }
+
+  /** Sends the mail of `messageKey` unless PostgreSQL says it was sent already. */
+  async function sendOnce(messageKey: string, to: string, build: () => Mail, lastTry = false): Promise<{ sentAt: string }> {
+    const { rows } = await pool.query<{ status: string; sentAt: Date | null }>(
+      'UPDATE mail_messages SET attempts = attempts + 1 WHERE message_key = $1 RETURNING status, sent_at AS "sentAt"',
+      [messageKey],
+    );
+    const row = rows[0];
+    if (!row) throw ApplicationFailure.nonRetryable(`no mail_messages row for ${messageKey}`, 'MAIL_NOT_PREPARED');
+    if (row.status === 'sent') return { sentAt: row.sentAt!.toISOString() };
+    try {
+      await send(messageKey, to, build());
+    } catch (err) {
+      // The status row shows `retrying` with this error, or `failed` when the workflow will not try again.
+      const failed = lastTry || (err instanceof ApplicationFailure && err.nonRetryable);
+      await pool.query(`UPDATE mail_messages SET last_error = $2, status = CASE WHEN $3 THEN 'failed' ELSE status END WHERE message_key = $1 AND status <> 'sent'`, [
+        messageKey,
+        (err as Error).message,
+        failed,
+      ]);
+      throw err;
+    }
+    const sent = await pool.query<{ sentAt: Date }>(
+      "UPDATE mail_messages SET status = 'sent', sent_at = now(), token_sealed = NULL WHERE message_key = $1 RETURNING sent_at AS \"sentAt\"",
+      [messageKey],
+    );
+    return { sentAt: sent.rows[0]!.sentAt.toISOString() };
+  }
+
+  return sendOnce;
+}
