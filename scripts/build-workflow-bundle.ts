@@ -4,7 +4,8 @@
  *   npx tsx scripts/build-workflow-bundle.ts [out-file]     # default dist/workflow-bundle.js
  *
  * The production worker loads this file instead of bundling src/workflows at start-up
- * (src/worker.ts run()); it is built by bundleWorkflows(), so with the failure converter the codec needs.
+ * (src/worker.ts run()); it is built by bundleWorkflows(), so with the failure converter the codec needs
+ * and the workflow interceptors tracing needs (src/workflows/interceptors.ts, idle for untraced runs).
  */
 import fs from 'node:fs';
 import path from 'node:path';

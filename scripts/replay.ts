@@ -24,6 +24,7 @@ import { dataConverter } from '../src/codec/data-converter';
 import { keyIdOf } from '../src/codec/encryption-codec';
 import { payloadsIn } from '../src/codec/history-payloads';
 import { bundleWorkflows } from '../src/worker';
+import { DISCARD_WORKFLOW_SPANS } from '../src/observability/tracing';
 
 const USAGE = 'usage: npm run replay -- [--since 7d] [--limit 200] [--namespace <ns>] [--bundle <workflow-bundle.js>] [--query <visibility clause>]';
 
@@ -92,7 +93,8 @@ async function main(): Promise<number> {
   console.log(`replay gate: namespace ${namespace}, ${histories.length + outcome.undecodable.length} emailChange run(s) (started since ${since} or open, at most ${limit}), workflow code ${args.bundle ?? 'bundled from source'}`);
 
   if (histories.length) {
-    const results = Worker.runReplayHistories({ dataConverter: dataConverter(config.payloadKeys), ...code, replayName: 'replay-gate' }, histories);
+    // A traced run's workflow spans go to the sink, which replay never exports: without one, each would log an error.
+    const results = Worker.runReplayHistories({ dataConverter: dataConverter(config.payloadKeys), ...code, sinks: DISCARD_WORKFLOW_SPANS, replayName: 'replay-gate' }, histories);
     for await (const { workflowId: run, error } of results) {
       if (!error) outcome.replayed.push(run);
       else if (error instanceof DeterminismViolationError) outcome.nondeterministic.push({ run, message: firstLine(error) });

@@ -1,4 +1,6 @@
 import http from 'node:http';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
@@ -97,6 +99,8 @@ async function addFlow(stack: TestStack, tag: string) {
 }
 
 type Flow = Awaited<ReturnType<typeof addFlow>>;
+/** The Temporal client's workflow interceptors (an array as we pass them). */
+const clientInterceptors = (stack: TestStack) => (stack.temporal.options.interceptors.workflow ?? []) as unknown[];
 /** The Temporal client's span that starts the run (a plain start, or one with an Update or a Signal). */
 const STARTS_RUN = /^(StartWorkflow|UpdateWithStartWorkflow|SignalWithStartWorkflow):/;
 const tracedHeaders = (history: Flow['history']) => ({
@@ -243,7 +247,7 @@ describe('tracing on (OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
   it('the worker has the OpenTelemetry activity interceptors and the span sink', () => {
     expect(traced.worker.worker.options.interceptors.activity.length).toBeGreaterThanOrEqual(2);
     expect(traced.worker.worker.options.sinks?.exporter).toBe(tracingFor(traced.stack.config, 'worker')!.workflowSinks.exporter);
-    expect(traced.stack.temporal.options.interceptors.workflow?.length).toBe(1);
+    expect(clientInterceptors(traced.stack)).toHaveLength(1);
   });
 
   it('a traced run\'s history replays against the workflow bundle (the tracing decision is in the history)', async () => {
@@ -251,13 +255,28 @@ describe('tracing on (OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
       Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') }, dataConverter: dataConverter(traced.stack.config.payloadKeys), sinks: DISCARD_WORKFLOW_SPANS, replayName: 'traced' }, flow.history),
     ).resolves.toBeUndefined();
   });
+
+  it('the replay gate (`npm run replay`) replays the traced runs, with no sink errors', async () => {
+    const root = path.resolve(__dirname, '../..');
+    const gate = await new Promise<{ code: number; output: string }>((resolve) => {
+      execFile(
+        path.join(root, 'node_modules/.bin/tsx'),
+        ['scripts/replay.ts', '--since', '1h', '--bundle', inject('workflowBundlePath'), '--query', `TaskQueue = "${traced.stack.env.TASK_QUEUE}"`],
+        { cwd: root, env: { PATH: process.env.PATH!, NODE_ENV: 'test', TEMPORAL_ADDRESS: traced.stack.env.TEMPORAL_ADDRESS! }, timeout: 120_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+      );
+    });
+    expect(gate.code, gate.output).toBe(0);
+    expect(gate.output).toMatch(/replayed [1-9]\d*: [1-9]\d* ok, 0 nondeterministic, 0 failed; 0 undecodable/);
+    expect(gate.output).not.toMatch(/unregistered external sink|ERROR/);
+  });
 });
 
 describe('tracing off (no OTLP endpoint)', () => {
   it('installs no interceptor, puts no trace context in the history, and nothing of the run is exported', async () => {
     expect(untraced.stack.config.observability.tracing).toBeUndefined();
     expect(tracingFor(untraced.stack.config, 'api')).toBeUndefined();
-    expect(untraced.stack.temporal.options.interceptors.workflow ?? []).toHaveLength(0);
+    expect(clientInterceptors(untraced.stack)).toHaveLength(0);
     expect(untraced.worker.worker.options.interceptors.activity).toHaveLength(0);
     expect(untraced.worker.worker.options.sinks?.exporter).toBe(DISCARD_WORKFLOW_SPANS.exporter);
 
