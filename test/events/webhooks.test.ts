@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { dataConverter } from '../../src/codec/data-converter';
 import { Webhook } from 'standardwebhooks';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
@@ -60,6 +62,13 @@ describe('signed webhooks', () => {
 
     // The run completes only once its events are delivered.
     await runResult(user);
+    // Its history (every retry of the delivery in it) replays against the workflow code: the webhook path is deterministic.
+    const history = await handle.fetchHistory();
+    await expect(
+      Worker.runReplayHistory({ dataConverter: dataConverter(stack.config.payloadKeys), workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'webhooks' }, history),
+    ).resolves.toBeUndefined();
+    const delivers = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliverWebhooks');
+    expect(delivers.length).toBeGreaterThan(0);
     const log = await eventsOf(change.id);
     expect(log.map((e) => e.type)).toEqual(['requested', 'link_issued', 'link_sent', 'confirmed', 'approved']);
     expect(receiver.received.map((r) => r.answered).slice(0, 2)).toEqual([500, 'timeout']);
