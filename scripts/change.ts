@@ -8,6 +8,8 @@
  *                                                        workflow records CANCELLED, no mail); no open run: closes
  *                                                        the user's REQUESTED rows as CANCELLED ("ended by an
  *                                                        operator: <reason>"); terminates nothing
+ *   npm run change -- unblock <userId>                   issue #15: lifts the pause on email changes that an undo
+ *                                                        from the previous address set (REVERT_LOCK); exit 3 if none
  *
  * Exit codes: 0 done, 1 unexpected error, 2 usage or configuration, 3 nothing pending (no open run, no
  * REQUESTED row), 4 the open run refused or did not answer (being applied, or no worker): nothing changed.
@@ -23,15 +25,17 @@ import { temporalConnectionOptions } from '../src/temporal-connection';
 import { isClosedWorkflowError } from '../src/email-change/errors';
 import { Reconciler, type RunFacts } from '../src/email-change/reconcile';
 import { RequestRows, type RequestRow } from '../src/email-change/requests';
+import { liftChangeBlock } from '../src/email-change/revert';
 import { cancelUpdate, workflowIdFor, type ChangeStatus } from '../src/workflows/messages';
 
-const USAGE = 'usage: npm run change -- show <userId> [--decode] | cancel <userId> [--reason "…"]\n';
+const USAGE = 'usage: npm run change -- show <userId> [--decode] | cancel <userId> [--reason "…"] | unblock <userId>\n';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEADLINE_MS = 15_000;
 
-function parse(args: string[]): { command: 'show' | 'cancel'; userId: string; decode: boolean; reason?: string } | undefined {
+function parse(args: string[]): { command: 'show' | 'cancel' | 'unblock'; userId: string; decode: boolean; reason?: string } | undefined {
   const [command, userId, ...rest] = args;
-  if (!(command === 'show' || command === 'cancel') || !userId || !UUID.test(userId)) return undefined;
+  if (!(command === 'show' || command === 'cancel' || command === 'unblock') || !userId || !UUID.test(userId)) return undefined;
+  if (command === 'unblock' && rest.length > 0) return undefined;
   let decode = false;
   let reason: string | undefined;
   for (let i = 0; i < rest.length; i++) {
@@ -60,6 +64,11 @@ async function main(args: string[]): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   try {
     const { userId } = parsed;
+    if (parsed.command === 'unblock') {
+      const lifted = await liftChangeBlock(pool, userId);
+      out(lifted ? `unblocked\tuser ${userId}: email changes are allowed again` : `nothing blocked\tuser ${userId} has no pause on email changes`);
+      return lifted ? 0 : 3;
+    }
     const pendingIds = (await pool.query<{ id: string }>(`SELECT id FROM email_change_requests WHERE user_id = $1 AND state = 'REQUESTED' ORDER BY created_at`, [userId])).rows;
     const pending = (await Promise.all(pendingIds.map(({ id }) => rows.byId(id)))).filter((r): r is RequestRow => r !== undefined);
     const run = await reconciler.describe(userId, DEADLINE_MS);

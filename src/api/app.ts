@@ -16,6 +16,7 @@ import { emailChangeRoutes } from './routes/email-change';
 import { eventRoutes } from './routes/events';
 import { liveStatusStreams } from '../events/wiring';
 import { linkPageRoutes } from './routes/link-pages';
+import { revertPageRoutes } from './routes/revert-pages';
 import { ReauthGuard } from '../accounts/lockout';
 import { RateLimits } from '../auth/rate-limits';
 import { SignIn } from '../auth/sign-in';
@@ -87,6 +88,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
     eventRoutes(accounts, liveStatusStreams(app, deps, emailChange)).routes(),
     deviceRoutes(accounts, devices, reauth).routes(),
     linkPageRoutes(emailChange, deps.config, deps.pool).routes(),
+    revertPageRoutes(deps.config, deps.pool, deps.temporal).routes(),
     healthRoutes(deps.pool, deps.temporal).routes(),
     docsRoutes(deps.config.publicBaseUrl).routes(),
     metrics.routes(deps.config.observability.metricsAuthToken).routes(),

@@ -34,6 +34,7 @@ import { pendingRowStatus, RequestRows, rowStatus, type RequestRow } from './req
 import { deadLink, deadReasonOf, declined, fromWorkflowFailure, invalidToken, isClosedWorkflowError, linkExpired, noPendingChange } from './errors';
 import { AppError } from '../api/errors';
 import { Reconciler } from './reconcile';
+import { assertChangesAllowed } from './revert';
 import { callTemporal } from './temporal-call';
 import { within } from '../timeout';
 
@@ -63,7 +64,7 @@ export class EmailChangeService {
 
   constructor(
     private readonly config: Config,
-    pool: pg.Pool,
+    private readonly pool: pg.Pool,
     private readonly temporal: Client,
     private readonly accounts: Accounts,
     private readonly guard: ReauthGuard,
@@ -79,7 +80,9 @@ export class EmailChangeService {
    * run. Starting is the only step: the run records itself (and supersedes the one it replaced), so a
    * lost reply from Temporal leaves either the old run or the new one, never a request without a run.
    */
-  async start(user: User, email: EmailAddress, proof: ReauthProof, meta: { ip?: string; userAgent?: string }): Promise<{ change: ChangeStatus; lock: LockStatus }> {
+  async start(user: User, email: EmailAddress, proof: ReauthProof, meta: { ip?: string; userAgent?: string; sessionId?: string }): Promise<{ change: ChangeStatus; lock: LockStatus }> {
+    // Issue #15: after an undo from the previous address, no change until REVERT_LOCK passes or support lifts it.
+    await assertChangesAllowed(this.pool, user.id);
     // Issue #9: nobody floods an address (or the service) with starts; checked before a re-authentication try is spent.
     await this.limits.check('startPerUser', user.id);
     await this.limits.check('startPerAddress', email.normalized);
@@ -109,6 +112,7 @@ export class EmailChangeService {
       requestedBy: { method: proof.method, ip: meta.ip, device: deviceName(meta.userAgent) },
       policy: this.config.policy,
       shape: CURRENT_SHAPE,
+      ...(meta.sessionId ? { sessionId: meta.sessionId } : {}),
     };
     const started = new WithStartWorkflowOperation('emailChange', {
       taskQueue: this.config.temporal.taskQueue,
