@@ -14,6 +14,8 @@ export interface CapturedMail {
   /** Every http(s) link in the text part, in order. */
   links: string[];
   headers: Record<string, string>;
+  /** The MAIL FROM and RCPT TO command lines as they came over the wire (smtp-server decodes punycode in `to`). */
+  envelope: string[];
 }
 
 export interface SmtpCapture {
@@ -42,8 +44,30 @@ export interface SmtpCapture {
 
 const LINK = /https?:\/\/[^\s<>"')]+/g;
 
-/** A real SMTP server (the `smtp-server` package) that keeps every message in memory. */
-export async function startSmtpCapture(opts: { port?: number; maxMessages?: number } = {}): Promise<SmtpCapture> {
+const NON_ASCII = /[\u0080-\u{10FFFF}]/u;
+
+/**
+ * A real SMTP server (the `smtp-server` package) that keeps every message in memory. It offers
+ * SMTPUTF8 (RFC 6531) unless `smtpUtf8: false`; then, like a relay without it, it neither
+ * advertises it nor takes a non-ASCII address (553 5.6.7).
+ */
+export async function startSmtpCapture(opts: { port?: number; maxMessages?: number; smtpUtf8?: boolean } = {}): Promise<SmtpCapture> {
+  const smtpUtf8 = opts.smtpUtf8 ?? true;
+  // The envelope's command lines per connection: smtp-server hands addresses over with punycode decoded.
+  const wire = new Map<string, string[]>();
+  const noop = () => undefined;
+  const logger = {
+    trace: noop, info: noop, warn: noop, error: noop, fatal: noop,
+    debug(entry: { tnx?: string; cid?: string; command?: string }, ...args: unknown[]) {
+      if (entry?.tnx !== 'command' || !entry.cid || (entry.command !== 'MAIL' && entry.command !== 'RCPT')) return;
+      const line = String(args[args.length - 1]);
+      wire.set(entry.cid, [...(entry.command === 'MAIL' ? [] : (wire.get(entry.cid) ?? [])), line]);
+    },
+  };
+  const refuseUtf8 = (session: { id: string; envelope: { smtpUtf8?: boolean } }) =>
+    NON_ASCII.test(wire.get(session.id)?.at(-1) ?? '') && !(smtpUtf8 && session.envelope.smtpUtf8)
+      ? Object.assign(new Error('5.6.7 Non-ASCII addresses need SMTPUTF8, which this server does not offer'), { responseCode: 553 })
+      : null;
   const store: CapturedMail[] = [];
   const waiters = new Set<() => void>();
   const faults: { code: number; message: string }[] = [];
@@ -55,11 +79,19 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
+    hideSMTPUTF8: !smtpUtf8,
     size: 1024 * 1024,
-    logger: false,
+    logger,
     // Pooled clients keep connections open: stop() closes them after 1 s, not smtp-server's 30 s.
     closeTimeout: 1_000,
+    onMailFrom(address, session, callback) {
+      callback(refuseUtf8(session));
+    },
+    onRcptTo(address, session, callback) {
+      callback(refuseUtf8(session));
+    },
     onClose(session) {
+      wire.delete(session.id);
       if (heldSessions.delete(session.id)) droppedCount++;
     },
     onData(stream, session, callback) {
@@ -92,6 +124,7 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
             html: typeof parsed.html === 'string' ? parsed.html : undefined,
             links: text.match(LINK) ?? [],
             headers: Object.fromEntries([...parsed.headers].map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+            envelope: wire.get(session.id) ?? [],
           });
           if (store.length > (opts.maxMessages ?? 1000)) store.shift();
           for (const wake of waiters) wake();
