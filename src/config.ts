@@ -199,6 +199,8 @@ const envSchema = z
     SSE_MAX_STREAMS: positiveInt.max(1_000_000).default(10_000),
     // A stream ends after this (the client reconnects with Last-Event-ID and its token is checked again).
     SSE_MAX_AGE: duration.prefault('1h'),
+    // How long change_events are kept (the stream's resume points, webhooks not yet delivered).
+    EVENTS_RETENTION: duration.prefault('30d'),
     // Issue #14: the app's own access tokens (JWTs from its identity provider), all three or none (src/auth/jwt.ts).
     AUTH_JWKS_URL: url(['http', 'https']).optional(),
     AUTH_ISSUER: z.string().min(1).max(1024).optional(),
@@ -230,6 +232,7 @@ const envSchema = z
     if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is required with WEBHOOK_URL (every webhook is signed)' });
     if (env.WEBHOOK_TIMEOUT < 1_000 || env.WEBHOOK_TIMEOUT > 60_000) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_TIMEOUT'], message: 'must be between 1s and 60s' });
     if (env.WEBHOOK_GIVE_UP < 60_000) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_GIVE_UP'], message: 'must be at least 1m' });
+    if (env.EVENTS_RETENTION <= env.WEBHOOK_GIVE_UP) ctx.addIssue({ code: 'custom', path: ['EVENTS_RETENTION'], message: 'must be longer than WEBHOOK_GIVE_UP (undelivered events would be deleted)' });
     const idp = [env.AUTH_JWKS_URL, env.AUTH_ISSUER, env.AUTH_AUDIENCE];
     if (idp.some(Boolean) && !idp.every(Boolean)) {
       const missing = (['AUTH_JWKS_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE'] as const).find((name) => !env[name])!;
@@ -325,7 +328,7 @@ export interface Config {
   /** Issue #14: signed webhooks; absent when WEBHOOK_URL is not set (no run then schedules anything for them). */
   webhooks?: WebhookConfig;
   /** Issue #14: the live status stream. */
-  streams: { heartbeatMs: number; maxPerUser: number; maxPerProcess: number; maxAgeMs: number };
+  streams: { heartbeatMs: number; maxPerUser: number; maxPerProcess: number; maxAgeMs: number; retentionMs: number };
   auth: { maxFailures: number; failureWindowMs: number; lockoutMs: number };
   /** The app's identity provider (issue #14); absent: only built-in sessions. */
   identityProvider?: IdentityProviderConfig;
@@ -474,7 +477,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.WEBHOOK_URL
       ? { webhooks: { url: e.WEBHOOK_URL, secrets: e.WEBHOOK_SECRET!, includeEmail: e.WEBHOOK_INCLUDE_EMAIL, timeoutMs: e.WEBHOOK_TIMEOUT, giveUpMs: e.WEBHOOK_GIVE_UP } }
       : {}),
-    streams: { heartbeatMs: e.SSE_HEARTBEAT_MS, maxPerUser: e.SSE_MAX_STREAMS_PER_USER, maxPerProcess: e.SSE_MAX_STREAMS, maxAgeMs: e.SSE_MAX_AGE },
+    streams: { heartbeatMs: e.SSE_HEARTBEAT_MS, maxPerUser: e.SSE_MAX_STREAMS_PER_USER, maxPerProcess: e.SSE_MAX_STREAMS, maxAgeMs: e.SSE_MAX_AGE, retentionMs: e.EVENTS_RETENTION },
     auth: { maxFailures: e.AUTH_MAX_FAILURES, failureWindowMs: e.AUTH_FAILURE_WINDOW, lockoutMs: e.AUTH_LOCKOUT },
     identityProvider:
       e.AUTH_JWKS_URL && e.AUTH_ISSUER && e.AUTH_AUDIENCE

@@ -6,11 +6,13 @@ import type { EmailChangeService } from '../email-change/service';
 import { withReasonCode } from '../email-change/errors';
 import { EventHub } from './hub';
 import { EventStreams } from './streams';
+import { startPruning } from './retention';
 
 /**
  * The API process's status streams: one LISTEN connection (opened with the first stream), the
  * status as `GET /v1/email/change` answers it, and every stream ended when the server shuts down
- * (src/api/server.ts emits `shutdown` on the app; an open stream would otherwise hold it up).
+ * (src/api/server.ts emits `shutdown` on the app; an open stream would otherwise hold it up); events
+ * older than EVENTS_RETENTION deleted hourly.
  */
 export function liveStatusStreams(app: Koa, deps: { config: Config; pool: pg.Pool; log: Logger }, service: EmailChangeService): EventStreams {
   const hub = new EventHub((deps.pool as unknown as { options: pg.ClientConfig }).options, deps.log);
@@ -24,6 +26,10 @@ export function liveStatusStreams(app: Koa, deps: { config: Config; pool: pg.Poo
     deps.config.streams,
     deps.log,
   );
-  app.once('shutdown', () => streams.closeAll());
+  const pruning = startPruning(deps.pool, deps.config.streams.retentionMs, deps.log);
+  app.once('shutdown', () => {
+    clearInterval(pruning);
+    streams.closeAll();
+  });
   return streams;
 }

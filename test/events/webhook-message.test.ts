@@ -64,6 +64,7 @@ describe('webhook configuration', () => {
     const config = loadConfig({ ...base, WEBHOOK_URL: 'http://127.0.0.1:9/h', WEBHOOK_SECRET: `${s1}, ${s2}`, WEBHOOK_GIVE_UP: '2h' });
     expect(config.webhooks).toEqual({ url: 'http://127.0.0.1:9/h', secrets: [s1, s2], includeEmail: false, timeoutMs: 10_000, giveUpMs: 7_200_000 });
     expect(config.policy.webhooks).toEqual({ giveUpMs: 7_200_000 });
+    expect(() => loadConfig({ ...base, WEBHOOK_URL: 'http://127.0.0.1:9/h', WEBHOOK_SECRET: s1, WEBHOOK_GIVE_UP: '40d' })).toThrow(/EVENTS_RETENTION: must be longer than WEBHOOK_GIVE_UP/);
     const production = { NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://wallet.example', PAYLOAD_KEYS: `k1:${randomBytes(32).toString('base64')}`, TOKEN_SECRET: randomBytes(32).toString('base64') };
     expect(() => loadConfig({ ...production, WEBHOOK_URL: 'http://hooks.example.com/h', WEBHOOK_SECRET: s1 })).toThrow(/WEBHOOK_URL: must be an https URL/);
     expect(loadConfig({ ...production, WEBHOOK_URL: 'https://hooks.example.com/h', WEBHOOK_SECRET: s1 }).webhooks?.url).toBe('https://hooks.example.com/h');
