@@ -22,6 +22,7 @@ import {
   recordedUpdate,
   resendUpdate,
   statusQuery,
+  verifyCodeUpdate,
   verifyUpdate,
   workflowIdFor,
   type ChangeStatus,
@@ -37,6 +38,8 @@ import { Reconciler } from './reconcile';
 import { assertChangesAllowed } from './revert';
 import { callTemporal } from './temporal-call';
 import { within } from '../timeout';
+import { SmtpUtf8Support } from '../mail/transport';
+import { CODE_MAX_ATTEMPTS, codeProofs } from '../verification-codes';
 
 export type { ReauthProof } from '../accounts/reauth';
 
@@ -61,6 +64,8 @@ const STATUS_CHECK_DEADLINE_MS = 2_000;
 export class EmailChangeService {
   private readonly requests: RequestRows;
   private readonly reconciler: Reconciler;
+  /** Issue #15 item 3: whether the relay takes a non-ASCII local part (asked once, then cached). */
+  private readonly smtpUtf8: SmtpUtf8Support;
 
   constructor(
     private readonly config: Config,
@@ -73,6 +78,7 @@ export class EmailChangeService {
   ) {
     this.requests = new RequestRows(pool);
     this.reconciler = new Reconciler(pool, temporal);
+    this.smtpUtf8 = new SmtpUtf8Support(config.smtpUtf8, config.smtpUrl, { allowInsecure: config.smtpAllowInsecure });
   }
 
   /**
@@ -83,6 +89,7 @@ export class EmailChangeService {
   async start(user: User, email: EmailAddress, proof: ReauthProof, meta: { ip?: string; userAgent?: string; sessionId?: string }): Promise<{ change: ChangeStatus; lock: LockStatus }> {
     // Issue #15: after an undo from the previous address, no change until REVERT_LOCK passes or support lifts it.
     await assertChangesAllowed(this.pool, user.id);
+    await this.assertMailable(email);
     // Issue #9: nobody floods an address (or the service) with starts; checked before a re-authentication try is spent.
     await this.limits.check('startPerUser', user.id);
     await this.limits.check('startPerAddress', email.normalized);
@@ -113,6 +120,7 @@ export class EmailChangeService {
       policy: this.config.policy,
       shape: CURRENT_SHAPE,
       ...(meta.sessionId ? { sessionId: meta.sessionId } : {}),
+      verificationCode: { maxAttempts: CODE_MAX_ATTEMPTS },
     };
     const started = new WithStartWorkflowOperation('emailChange', {
       taskQueue: this.config.temporal.taskQueue,
@@ -160,6 +168,7 @@ export class EmailChangeService {
     if (!email) return { email: raw.trim().toLowerCase(), available: false, reason: 'invalid' as const };
     if (user.emailVerified && user.emailNormalized === email.normalized) return { email: email.normalized, available: false, reason: 'current' as const };
     if (await this.accounts.isVerifiedElsewhere(email.normalized, user.id)) return { email: email.normalized, available: false, reason: 'taken' as const };
+    if (email.needsSmtpUtf8 && (await this.smtpUtf8.offered()) === false) return { email: email.normalized, available: false, reason: 'unsupported' as const };
     return { email: email.normalized, available: true };
   }
 
@@ -189,6 +198,33 @@ export class EmailChangeService {
     );
     if (outcome.status.state === 'DECLINED') throw declined(outcome.status.reason);
     return { ...maskFor(claims.purpose, outcome.status), alreadyConfirmed: outcome.alreadyConfirmed };
+  }
+
+  /**
+   * Issue #15 item 7: the signed-in user typed the code of one of their pending change's mails. The
+   * workflow gets the code's HMAC proofs only, decides which address it confirms and counts wrong ones.
+   */
+  async verifyCode(userId: string, code: string): Promise<ChangeStatus & { alreadyConfirmed: boolean }> {
+    const row = await this.requests.current(userId);
+    if (row?.state !== 'REQUESTED') return this.noneOpen(row);
+    const outcome = await this.update(
+      () => this.handle(userId).executeUpdate(verifyCodeUpdate, { args: [{ changeId: row.id, proofs: codeProofs(this.config.tokenKeys, row.id, code) }] }),
+      () => this.noneOpen(row),
+    );
+    if (outcome.status.state === 'DECLINED') throw declined(outcome.status.reason);
+    return { ...outcome.status, alreadyConfirmed: outcome.alreadyConfirmed };
+  }
+
+  /** Issue #15 item 3: a non-ASCII local part only when the relay offers SMTPUTF8; checked before a re-authentication try is spent. */
+  private async assertMailable(email: EmailAddress): Promise<void> {
+    if (!email.needsSmtpUtf8) return;
+    const offered = await this.smtpUtf8.offered();
+    if (offered === undefined) throw unavailable('The mail server');
+    if (!offered) {
+      throw new AppError(422, 'EMAIL_NOT_SUPPORTED', 'Our mail server cannot deliver to addresses with non-ASCII characters before the @ (it does not offer SMTPUTF8); use another address', {
+        reason: 'smtputf8',
+      });
+    }
   }
 
   /** R-RESEND for the signed-in user's pending change (whatever run is open now). */
@@ -303,11 +339,13 @@ export class EmailChangeService {
 
   /**
    * The user's request from PostgreSQL: a final row, or a pending one (its workflow keeps it current).
-   * Only a SUPERSEDED row or none (a newer run has not recorded itself yet), or a row from before
+   * No row is no change: a start answers only once its run has recorded itself (update-with-start), so
+   * a user who never started one costs Temporal nothing. Only a SUPERSEDED row, or a row from before
    * migration 008, needs the running workflow's own view.
    */
   private async currentChange(userId: string): Promise<ChangeStatus | null> {
     let row = await this.requests.current(userId);
+    if (!row) return null;
     if (row?.state === 'REQUESTED') {
       // A pending row whose run is gone is closed now; Temporal out of reach: the row is the answer.
       const checked = await this.settled(row, STATUS_CHECK_DEADLINE_MS, STATUS_TRUSTS_OPEN_RUN_MS).catch((err: unknown) => {
@@ -316,17 +354,17 @@ export class EmailChangeService {
       });
       if (checked && checked.state !== 'REQUESTED') row = { ...row, ...checked };
     }
-    if (row && row.state !== 'REQUESTED' && row.state !== 'SUPERSEDED') return rowStatus(row);
-    const pending = row && pendingRowStatus(row);
+    if (row.state !== 'REQUESTED' && row.state !== 'SUPERSEDED') return rowStatus(row);
+    const pending = pendingRowStatus(row);
     if (pending) return pending;
     try {
       const live = await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(userId).query(statusQuery));
-      if (live.state === 'REQUESTED' || !row) return live;
+      if (live.state === 'REQUESTED') return live;
     } catch (err) {
       // No run, or it cannot be asked: PostgreSQL's record is the answer.
       if (!(err instanceof WorkflowNotFoundError) && !isClosedWorkflowError(err) && !(err instanceof AppError)) throw err;
     }
-    return row ? rowStatus(row) : null;
+    return rowStatus(row);
   }
 }
 
