@@ -71,6 +71,8 @@ const envSchema = z
     SMTP_URL: url(['smtp', 'smtps']).optional(),
     // Mail to a relay other than this machine must be encrypted (smtps:// or STARTTLS) unless this says otherwise.
     SMTP_ALLOW_INSECURE: bool.prefault('false'),
+    // Issue #15: may mail go to addresses with a non-ASCII local part (jörg@…)? auto asks the relay's EHLO for SMTPUTF8.
+    SMTP_UTF8: z.enum(['auto', 'on', 'off'], { error: 'expected auto, on or off' }).default('auto'),
     MAIL_FROM: z.string().min(3).default('Email change <no-reply@example.com>'),
     TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     // Rotatable link keys (issue #10): id:secret[,id:secret…], the first signs, all verify; replaces TOKEN_SECRET.
@@ -300,6 +302,8 @@ export interface Config {
   temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; uiPort: number; retentionMs: number; connection: TemporalConnectionOptions };
   smtpUrl?: string;
   smtpAllowInsecure: boolean;
+  /** Issue #15: whether the relay takes UTF-8 local parts (SMTPUTF8): `auto` asks its EHLO (src/mail/transport.ts). */
+  smtpUtf8: 'auto' | 'on' | 'off';
   mailFrom: string;
   /** Link token keys, newest first: the first signs (and seals, and keys idempotency fingerprints), all verify. */
   tokenKeys: TokenKey[];
@@ -448,6 +452,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     smtpUrl: e.SMTP_URL,
     smtpAllowInsecure: e.SMTP_ALLOW_INSECURE,
+    smtpUtf8: e.SMTP_UTF8,
     mailFrom: e.MAIL_FROM,
     tokenKeys,
     tokenSecret: tokenKeys[0]!.secret,

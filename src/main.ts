@@ -109,7 +109,7 @@ async function main(): Promise<void> {
 
     const workerConnection = await NativeConnection.connect({ address: resolved.temporal.address });
     stops.push(() => workerConnection.close());
-    const mail = createMailTransport(resolved.smtpUrl, { allowInsecure: resolved.smtpAllowInsecure });
+    const mail = createMailTransport(resolved.smtpUrl, { allowInsecure: resolved.smtpAllowInsecure, smtpUtf8: resolved.smtpUtf8 });
     stops.push(async () => mail.close());
     const worker = await createWorker(workerConnection, { config: resolved, pool, mail, log: log.child({ service: 'worker' }) });
     const workerDone = worker.run();

@@ -71,7 +71,7 @@ async function run(): Promise<void> {
   await migrate(config.databaseUrl, log);
   const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
-  const mail = createMailTransport(config.smtpUrl, { allowInsecure: config.smtpAllowInsecure });
+  const mail = createMailTransport(config.smtpUrl, { allowInsecure: config.smtpAllowInsecure, smtpUtf8: config.smtpUtf8 });
   let health: WorkerHealth | undefined;
   try {
     const worker = await createWorker(connection, { config, pool, mail, log }, workflowCodeFor(config, log));

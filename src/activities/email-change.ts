@@ -8,6 +8,8 @@ import { readerOf } from '../mail/reader';
 import { Localizer } from '../i18n';
 import { DeclineCode, type ChangeKind, type ChangeStateName, type Delivery, type EmailChangeInput, type Purpose, type RecordedRequest } from '../workflows/messages';
 import { isLatestRun, supersedeOpenRequests } from '../email-change/requests';
+import { sealedWithCode, unsealedWithCode } from '../verification-codes';
+import { newDistinctCode } from './typed-code';
 import { noticeKey, revokeOtherSessions } from './revert';
 
 export interface Progress {
@@ -96,16 +98,27 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
      * R-TOKEN: makes a link with a random nonce, fixes its expiry and returns only its verifier; the
      * token waits sealed in the outbox row until its mail is sent (a retried send mails the same link).
      */
-    async prepareVerificationLink(args: { messageKey: string; changeId: string; purpose: Purpose; to: string; linkTtlMs: number; resends?: number; lastSendAt?: number }) {
+    async prepareVerificationLink(args: { messageKey: string; changeId: string; purpose: Purpose; to: string; linkTtlMs: number; resends?: number; lastSendAt?: number; code?: boolean }) {
       const expiresAt = Date.now() + args.linkTtlMs;
       const token = createLinkToken(config.tokenKeys, { changeId: args.changeId, purpose: args.purpose, expiresAt });
+      // Issue #15 item 7: the typed code, sealed with the token until the mail is sent; only its keyed verifier stays.
+      const code = args.code ? await newDistinctCode(pool, config.tokenKeys, args.changeId) : undefined;
       await pool.query(
-        `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key) DO NOTHING`,
-        [args.messageKey, args.changeId, `verify-${args.purpose}`, args.to, tokenVerifier(token), sealToken(config.tokenKeys, token, args.messageKey), new Date(expiresAt)],
+        `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at, code_verifier)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (message_key) DO NOTHING`,
+        [
+          args.messageKey,
+          args.changeId,
+          `verify-${args.purpose}`,
+          args.to,
+          tokenVerifier(token),
+          sealToken(config.tokenKeys, sealedWithCode(token, code?.code), args.messageKey),
+          new Date(expiresAt),
+          code?.verifier ?? null,
+        ],
       );
-      const { rows } = await pool.query<{ verifier: string; linkExpiresAt: Date }>(
-        'SELECT token_verifier AS verifier, link_expires_at AS "linkExpiresAt" FROM mail_messages WHERE message_key = $1',
+      const { rows } = await pool.query<{ verifier: string; linkExpiresAt: Date; codeVerifier: string | null }>(
+        'SELECT token_verifier AS verifier, link_expires_at AS "linkExpiresAt", code_verifier AS "codeVerifier" FROM mail_messages WHERE message_key = $1',
         [args.messageKey],
       );
       if (args.resends) {
@@ -115,7 +128,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           [args.changeId, args.resends, new Date(args.lastSendAt!)],
         );
       }
-      return { verifier: rows[0]!.verifier, linkExpiresAt: rows[0]!.linkExpiresAt.getTime() };
+      return { verifier: rows[0]!.verifier, linkExpiresAt: rows[0]!.linkExpiresAt.getTime(), ...(args.code ? { codeVerifier: rows[0]!.codeVerifier } : {}) };
     },
 
     /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
@@ -129,11 +142,13 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
       const reader = await readerOf(pool, localizer, args.input.userId);
       return sendOnce(args.messageKey, prepared.recipient, () => {
         if (!prepared.sealed) throw ApplicationFailure.nonRetryable(`the link of ${args.messageKey} is gone`, 'MAIL_NOT_PREPARED');
+        const { token, code } = unsealedWithCode(unsealToken(config.tokenKeys, prepared.sealed, args.messageKey));
         return verificationMail(localizer, reader, {
           purpose: args.purpose,
           kind: args.kind ?? args.input.kind,
           newEmail: args.input.newEmail,
-          link: linkFor(unsealToken(config.tokenKeys, prepared.sealed, args.messageKey)),
+          link: linkFor(token),
+          code,
           linkExpiresAt: prepared.linkExpiresAt.getTime(),
           requestedAt: args.input.requestedAt,
           requestedBy: args.input.requestedBy,

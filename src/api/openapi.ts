@@ -105,6 +105,8 @@ export function createOpenApiDocument() {
             '202': ok('Started; the mail goes out asynchronously', s.changeAndLock),
             '400': error('VALIDATION_FAILED, REAUTH_METHOD_UNAVAILABLE (+details.methods)'),
             '403': error('REAUTH_FAILED (+details.attemptsLeft)'),
+            '422': error('IDEMPOTENCY_KEY_REUSED, EMAIL_NOT_SUPPORTED (a non-ASCII local part and a mail server without SMTPUTF8)'),
+            '503': error("UNAVAILABLE: PostgreSQL, Temporal, the identity provider's keys or (for a non-ASCII local part) the mail server cannot be reached", retryAfter),
             '423': error('LOCKED (+details.lockedUntil)'),
             '429': error('RATE_LIMITED', retryAfter),
           },
@@ -152,13 +154,17 @@ export function createOpenApiDocument() {
         }),
       },
       '/v1/email/verify': {
-        post: op("Confirm with a link's token, as an app's deep link does (R-VERIFY)", {
+        post: op("Confirm with a link's token, as an app's deep link does (R-VERIFY), or with a mail's typed code (signed in, issue #15)", {
+          // Only `code` needs the bearer token; `token` is the credential itself.
+          security: [{}, { bearer: [] }],
           requestBody: { required: true, content: json(s.verifyBody) },
           responses: {
             ...common,
-            '200': ok('The change after this confirmation (the other address masked)', s.verifyAnswer),
-            '400': error('VALIDATION_FAILED, INVALID_TOKEN'),
-            '409': error('EMAIL_TAKEN, ACCOUNT_EMAIL_CHANGED'),
+            '200': ok('The change after this confirmation (with a token: the other address masked)', s.verifyAnswer),
+            '400': error('VALIDATION_FAILED, INVALID_TOKEN, INVALID_CODE (+details.attemptsLeft)'),
+            '401': unauthorized,
+            '404': error('NO_PENDING_CHANGE (a code, and no pending change)'),
+            '409': error('EMAIL_TAKEN, ACCOUNT_EMAIL_CHANGED, CODE_LOCKED (no code is taken any more; the links still work)'),
             '410': error('LINK_EXPIRED (details.reason: expired, resent, superseded, cancelled, finished)'),
           },
         }),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import 'zod-openapi'; // the `.meta({ id, param, … })` typings only
 import { emailField } from '../email-address';
+import { typedCode } from '../verification-codes';
 import { localeField, timeZoneField } from '../i18n/fields';
 
 /**
@@ -68,7 +69,23 @@ const reauthProof = z.discriminatedUnion('method', [passwordProof, biometricProo
 
 export const startChangeBody = z.strictObject({ email: emailField, auth: reauthProof }).meta({ id: 'StartChange' });
 
-export const verifyBody = z.strictObject({ token: text().min(1).max(512) }).meta({ id: 'VerifyToken' });
+/** Issue #15 item 7: the 6-digit code of a verification mail, as typed (spaces and dashes ignored). */
+const typedCodeField = text()
+  .max(32, 'is too long')
+  .transform((value, ctx) => {
+    const code = typedCode(value);
+    if (!code) {
+      ctx.addIssue({ code: 'custom', message: 'must be the 6-digit code from the email' });
+      return z.NEVER;
+    }
+    return code;
+  })
+  .meta({ description: "The 6-digit code of a verification mail; needs the account's Authorization (issue #15)" });
+
+export const verifyBody = z
+  .strictObject({ token: text().min(1).max(512).optional().meta({ description: "The link's token (no Authorization needed)" }), code: typedCodeField.optional() })
+  .refine((body) => (body.token === undefined) !== (body.code === undefined), { message: "must have either token (the link's) or code (the email's 6 digits), not both" })
+  .meta({ id: 'VerifyToken', description: "A link's token, or the signed-in user's typed code" });
 export const emptyBody = z.strictObject({}).meta({ description: 'No fields; the body may be left out' });
 export const availabilityQuery = z.object({ email: z.string({ error: 'is required' }).max(1024, 'is too long') });
 
@@ -166,7 +183,7 @@ export const profile = z
   .meta({ id: 'Profile' });
 
 export const availability = z
-  .object({ email: z.string(), available: z.boolean(), reason: z.enum(['invalid', 'taken', 'current']).optional() })
+  .object({ email: z.string(), available: z.boolean(), reason: z.enum(['invalid', 'taken', 'current', 'unsupported']).optional() })
   .meta({ id: 'Availability' });
 
 export const device = z.object({ id: z.uuid(), name: z.string(), createdAt: dateTime() }).meta({ id: 'Device' });

@@ -558,7 +558,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description IDEMPOTENCY_KEY_REUSED */
+                /** @description IDEMPOTENCY_KEY_REUSED, EMAIL_NOT_SUPPORTED (a non-ASCII local part and a mail server without SMTPUTF8) */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -587,7 +587,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached */
+                /** @description UNAVAILABLE: PostgreSQL, Temporal, the identity provider's keys or (for a non-ASCII local part) the mail server cannot be reached */
                 503: {
                     headers: {
                         /** @description Seconds to wait before trying again */
@@ -886,7 +886,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Confirm with a link's token, as an app's deep link does (R-VERIFY) */
+        /** Confirm with a link's token, as an app's deep link does (R-VERIFY), or with a mail's typed code (signed in, issue #15) */
         post: {
             parameters: {
                 query?: never;
@@ -900,7 +900,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description The change after this confirmation (the other address masked) */
+                /** @description The change after this confirmation (with a token: the other address masked) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -909,7 +909,7 @@ export interface paths {
                         "application/json": components["schemas"]["VerifyResult"];
                     };
                 };
-                /** @description VALIDATION_FAILED, INVALID_TOKEN */
+                /** @description VALIDATION_FAILED, INVALID_TOKEN, INVALID_CODE (+details.attemptsLeft) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -918,7 +918,26 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description EMAIL_TAKEN, ACCOUNT_EMAIL_CHANGED */
+                /** @description UNAUTHENTICATED: no, an unknown or an expired bearer token, or an access token that is not accepted (issuer, audience, expiry, signature, key) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NO_PENDING_CHANGE (a code, and no pending change) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description EMAIL_TAKEN, ACCOUNT_EMAIL_CHANGED, CODE_LOCKED (no code is taken any more; the links still work) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1703,8 +1722,12 @@ export interface components {
             /** @description An ID token of the app's identity provider for this user, with auth_time within REAUTH_MAX_AGE (compact JWS); single use */
             idToken: string;
         };
+        /** @description A link's token, or the signed-in user's typed code */
         VerifyToken: {
-            token: string;
+            /** @description The link's token (no Authorization needed) */
+            token?: string;
+            /** @description The 6-digit code of a verification mail; needs the account's Authorization (issue #15) */
+            code?: string;
         };
         RegisterDevice: {
             name: string;
@@ -1804,7 +1827,7 @@ export interface components {
             email: string;
             available: boolean;
             /** @enum {string} */
-            reason?: "invalid" | "taken" | "current";
+            reason?: "invalid" | "taken" | "current" | "unsupported";
         };
         ChangeAccepted: {
             change: components["schemas"]["Change"];

@@ -34,7 +34,7 @@ export function deadLink(row: { state: ChangeStateName; reason: string | null })
 }
 
 export function fromWorkflowFailure(failure: ApplicationFailure): AppError {
-  const details = (failure.details?.[0] ?? {}) as { reason?: LinkDeadReason; retryAfterMs?: number | null; resendsLeft?: number };
+  const details = (failure.details?.[0] ?? {}) as { reason?: LinkDeadReason; retryAfterMs?: number | null; resendsLeft?: number; attemptsLeft?: number };
   switch (failure.type) {
     case FailureType.invalidToken:
       return invalidToken();
@@ -46,6 +46,11 @@ export function fromWorkflowFailure(failure: ApplicationFailure): AppError {
     }
     case FailureType.beingApplied:
       return new AppError(409, 'CHANGE_BEING_APPLIED', failure.message);
+    // Issue #15 item 7: typed codes.
+    case FailureType.invalidCode:
+      return new AppError(400, 'INVALID_CODE', failure.message, { attemptsLeft: details.attemptsLeft ?? 0 });
+    case FailureType.codeLocked:
+      return new AppError(409, 'CODE_LOCKED', failure.message, { attemptsLeft: 0 });
     default:
       return noPendingChange(failure.message);
   }

@@ -61,6 +61,8 @@ export function verificationMail(
     /** Issue #15 item 6: the one reminder before the request expires (at `requestExpiresAt`). */
     reminder?: boolean;
     requestExpiresAt?: number;
+    /** Issue #15 item 7: the 6-digit code the signed-in user may type instead of opening the link. */
+    code?: string;
   },
 ): Mail {
   const { lng } = reader;
@@ -76,9 +78,10 @@ export function verificationMail(
   const href = escapeHtml(args.link);
   const button = `<p style="margin:20px 0"><a href="${href}" style="display:inline-block;padding:10px 18px;background:#1f5f99;color:#ffffff;text-decoration:none;border-radius:4px">${escapeHtml(l.t(lng, 'mail.verify.button'))}</a></p>
 <p style="font-size:13px;color:#5a6270;margin:0 0 14px;word-break:break-all">${escapeHtml(l.t(lng, 'mail.verify.copy'))}<br>${href}</p>`;
+  const code = args.code ? [paragraph(l, lng, 'mail.verify.code', { code: args.code }, ['code'])] : [];
   return compose(l, reader, title, {
-    text: [...reminder.map((p) => p.text), intro.text, `${l.t(lng, 'mail.verify.confirmHere')}\n${args.link}`, ...rest.map((p) => p.text)],
-    html: [...reminder.map((p) => P(p.html)), P(intro.html), button, ...rest.map((p) => P(p.html))],
+    text: [...reminder.map((p) => p.text), intro.text, `${l.t(lng, 'mail.verify.confirmHere')}\n${args.link}`, ...code.map((p) => p.text), ...rest.map((p) => p.text)],
+    html: [...reminder.map((p) => P(p.html)), P(intro.html), button, ...code.map((p) => P(p.html)), ...rest.map((p) => P(p.html))],
   });
 }
 

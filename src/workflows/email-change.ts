@@ -25,6 +25,7 @@ import {
   type EmailChangeInput,
   type ChangeRef,
   type LinkDeadReason,
+  type Purpose,
   type VerifyRequest,
 } from './messages';
 import { SEARCH_ATTRIBUTES } from './search-attributes';
@@ -44,6 +45,7 @@ import {
 import { startWebhooks, webhooksDelivered, withWebhooks } from './webhooks';
 import { adoptRevertWindows, holdRevertWindows, openRevertWindow, startRevertWindows } from './revert-window';
 import { remindBeforeExpiry, tellLapsed } from './reminder';
+import { codeIssued, codesOn, handleTypedCodes, replaceCode } from './typed-code';
 
 // PostgreSQL work retries for ~45 minutes (an outage must not lose the request), each try bounded.
 const dbOptions = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 } } as const;
@@ -94,20 +96,18 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
     }
   });
 
-  // R-VERIFY, R-OLD: a link's proof confirms its purpose; the last confirmation waits for the outcome.
-  setHandler(
-    verifyUpdate,
-    async ({ purpose }) => {
-      const link = s.links[purpose]!;
-      const alreadyConfirmed = link.confirmedAt !== null;
-      if (!alreadyConfirmed) link.confirmedAt = Date.now();
-      if (allConfirmed(s)) await condition(() => s.state !== 'REQUESTED');
-      // The status row shows a first confirmation at once (applyEmailChange records the last one).
-      else if (!alreadyConfirmed && local) await db.recordConfirmation({ changeId: input.changeId, purpose, confirmedAt: link.confirmedAt! });
-      return { alreadyConfirmed, status: statusOf(s) };
-    },
-    { validator: (link) => checkLink(s, link) },
-  );
+  // R-VERIFY, R-OLD: a link's proof (or its typed code, issue #15 item 7) confirms its purpose; the last confirmation waits for the outcome.
+  const confirm = async (purpose: Purpose) => {
+    const link = s.links[purpose]!;
+    const alreadyConfirmed = link.confirmedAt !== null;
+    if (!alreadyConfirmed) link.confirmedAt = Date.now();
+    if (allConfirmed(s)) await condition(() => s.state !== 'REQUESTED');
+    // The status row shows a first confirmation at once (applyEmailChange records the last one).
+    else if (!alreadyConfirmed && local) await db.recordConfirmation({ changeId: input.changeId, purpose, confirmedAt: link.confirmedAt! });
+    return { alreadyConfirmed, status: statusOf(s) };
+  };
+  setHandler(verifyUpdate, ({ purpose }) => confirm(purpose), { validator: (link) => checkLink(s, link) });
+  handleTypedCodes(s, confirm);
 
   // R-RESEND: fresh links for the unconfirmed addresses; the old links stop working at once.
   setHandler(
@@ -177,12 +177,15 @@ const sessionsToRevoke = (s: ChangeState) =>
 async function issueLink(s: ChangeState, link: LinkState, db: Db): Promise<void> {
   if (link.verifier) link.replacedVerifiers.push(link.verifier);
   link.verifier = null;
+  replaceCode(s, link);
   link.sends += 1;
   const messageKey = `${s.input.changeId}:${link.purpose}:${link.sends}`;
   link.delivery = { status: 'sending', attempts: 0 };
   const { changeId, policy } = s.input;
-  const prepared = await db.prepareVerificationLink({ messageKey, changeId, purpose: link.purpose, to: link.to, linkTtlMs: policy.linkTtlMs, resends: s.resends, lastSendAt: s.lastSendAt });
+  const code = codesOn(s) ? { code: true } : {}; // issue #15 item 7: the mail carries a typed code too
+  const prepared = await db.prepareVerificationLink({ messageKey, changeId, purpose: link.purpose, to: link.to, linkTtlMs: policy.linkTtlMs, resends: s.resends, lastSendAt: s.lastSendAt, ...code });
   link.verifier = prepared.verifier;
+  codeIssued(s, link, prepared.codeVerifier);
   link.linkExpiresAt = prepared.linkExpiresAt;
   void deliver(s, link, messageKey, link.sends);
 }

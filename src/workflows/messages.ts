@@ -38,6 +38,11 @@ export interface EmailChangeInput {
   shape?: 2;
   /** Issue #15 item 5: the session that asked (sessions.id), kept when the approved change revokes the others. */
   sessionId?: string;
+  /**
+   * Issue #15 item 7: each verification mail also carries a typed code; wrong codes allowed per request.
+   * Set only for runs started since (older runs issue no codes and replay as they were recorded).
+   */
+  verificationCode?: { maxAttempts: number };
 }
 
 /** The shape the API starts new runs with. */
@@ -112,6 +117,9 @@ export const FailureType = {
   rateLimited: 'RATE_LIMITED',
   notPending: 'NOT_PENDING',
   beingApplied: 'BEING_APPLIED',
+  /** Issue #15 item 7: a wrong typed code (`details.attemptsLeft`); codes no longer accepted for the request. */
+  invalidCode: 'INVALID_CODE',
+  codeLocked: 'CODE_LOCKED',
   /** Issue #15: an undo the account cannot take (its previous address is now another account's). */
   revertRefused: 'REVERT_REFUSED',
 } as const;
@@ -136,6 +144,13 @@ export interface RevertResult {
   blockedUntil: string;
 }
 export const revertUpdate = defineUpdate<RevertResult, [RevertRequest]>('revert');
+
+/** Issue #15 item 7: a typed code, as HMAC proofs (one per token key; src/verification-codes.ts), for the signed-in user's request. */
+export interface VerifyCodeRequest {
+  changeId: string;
+  proofs: string[];
+}
+export const verifyCodeUpdate = defineUpdate<VerifyResult & { purpose: Purpose }, [VerifyCodeRequest]>('verifyCode');
 
 /** One workflow per user at a time: Temporal itself refuses a second running one. */
 export const workflowIdFor = (userId: string) => `email-change-${userId}`;

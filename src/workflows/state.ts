@@ -1,4 +1,5 @@
 import type { ChangeKind, ChangeStateName, ChangeStatus, Delivery, EmailChangeInput, Purpose, RecordedRequest, RevertResult } from './messages';
+import type { CodeState } from './typed-code';
 
 /** Pure request state and its R-STATUS view; used by the workflow and, for the 202 answer, by the API. */
 
@@ -35,6 +36,8 @@ export interface ChangeState {
   revertWindows: RevertWindow[];
   /** Issue #15 item 6: the one reminder before expiry was sent. */
   reminded: boolean;
+  /** Issue #15 item 7: the typed codes' verifiers and wrong tries (src/workflows/typed-code.ts); runs with codes only. */
+  codes?: CodeState;
 }
 
 /** An approved change's undo link for its old address, open until `until` on this run's timer. */

@@ -119,7 +119,7 @@ export async function startInProcessWorker(env: Record<string, string>): Promise
   const log = createLogger(config.logLevel, { service: 'fault-worker' });
   const pool = createPool(config.databaseUrl!, config.databasePoolSize, log);
   const connection = await NativeConnection.connect({ address: config.temporal.address! });
-  const mail = createMailTransport(config.smtpUrl!, { allowInsecure: config.smtpAllowInsecure });
+  const mail = createMailTransport(config.smtpUrl!, { allowInsecure: config.smtpAllowInsecure, smtpUtf8: config.smtpUtf8 });
   const worker = await createWorker(
     connection,
     { config, pool, mail, log },

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const pool = createPool(config.databaseUrl, config.databasePoolSize, log);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
-  const mail = createMailTransport(config.smtpUrl, { allowInsecure: config.smtpAllowInsecure });
+  const mail = createMailTransport(config.smtpUrl, { allowInsecure: config.smtpAllowInsecure, smtpUtf8: config.smtpUtf8 });
   const worker = await createWorker(
     connection,
     { config, pool, mail, log },

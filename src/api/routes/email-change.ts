@@ -55,8 +55,15 @@ export function emailChangeRoutes(accounts: Accounts, service: EmailChangeServic
   });
 
   router.post('/v1/email/verify', async (ctx) => {
-    const { token } = parseInput(verifyBody, ctx.request.body);
-    ctx.body = withReasonCode(await service.verify(token));
+    const { token, code } = parseInput(verifyBody, ctx.request.body);
+    if (token !== undefined) {
+      ctx.body = withReasonCode(await service.verify(token));
+      return;
+    }
+    // Issue #15 item 7: a typed code confirms an address of the signed-in user's own pending change.
+    await signedIn(ctx, async () => {
+      ctx.body = withReasonCode(await service.verifyCode(ctx.state.user!.id, code!));
+    });
   });
 
   return router;

@@ -117,6 +117,7 @@ export const en = {
       confirmHere: 'Confirm here:',
       button: 'Review and confirm',
       copy: 'Or copy this address into your browser:',
+      code: 'Or, signed in to {{app}}, type this code: {{code}}. It works as long as the link does.',
       expires: 'The link works once and expires on {{date}}.',
       notYou: "If this wasn't you, do not open the link: nothing changes without it. Consider changing your password.",
       requested: 'Requested on {{date}}, after the account holder re-authenticated with {{method}}.',
