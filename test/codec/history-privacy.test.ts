@@ -23,7 +23,8 @@ let stack: TestStack;
 let api: ApiClient;
 let bare: Client;
 beforeAll(async () => {
-  stack = await startStack({ PAYLOAD_KEYS: `${KEY_ID}:${randomBytes(32).toString('base64')}` });
+  // REVERT_WINDOW=0: the complete change's run closes at once (issue #15's undo window would hold it open 7 days).
+  stack = await startStack({ PAYLOAD_KEYS: `${KEY_ID}:${randomBytes(32).toString('base64')}`, REVERT_WINDOW: '0' });
   api = apiClient(stack.baseUrl);
   bare = new Client({ connection: await Connection.connect({ address: stack.config.temporal.address! }), namespace: stack.config.temporal.namespace });
 });
