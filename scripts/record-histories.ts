@@ -2,6 +2,7 @@
  * Records the event histories that test/replay.test.ts replays against the current workflow code.
  *
  *   npx tsx scripts/record-histories.ts          # rewrites test/fixtures/histories/*.json
+ *   npx tsx scripts/record-histories.ts NAME…    # records (adds or rewrites) only the scenarios named
  *
  * Like test/global-setup.ts it starts its own Temporal dev server and PostgreSQL (DATABASE_URL if
  * set, else embedded in a temporary directory), then, like the integration tests, its own SMTP
@@ -226,6 +227,30 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    // Issue #15 item 7: both addresses confirmed by their typed codes, after one wrong code.
+    name: 'change-approved-by-codes',
+    env: { REVERT_WINDOW: '0' },
+    async run({ api, smtp }) {
+      const user = await signedInUser(api);
+      const oldEmail = uniqueEmail('code-old');
+      await startChange(api, user, oldEmail);
+      await verify(api, await tokenFromMail(smtp, oldEmail), 'APPROVED');
+      await waitForClosed(api, user);
+
+      const newEmail = uniqueEmail('code-new');
+      const change = await startChange(api, user, newEmail);
+      const codeOf = async (address: string, index: number) => /type this code: (\d{6})\./.exec((await smtp.waitForMessage(address, { seen: index })).text)?.[1] ?? '';
+      const [newCode, oldCode] = [await codeOf(newEmail, 0), await codeOf(oldEmail, 1)];
+      const typed = (code: string) => api.post('/v1/email/verify', { token: user.token, json: { code } });
+      const wrong = await typed(String((Number(newCode) + 1) % 1_000_000).padStart(6, '0'));
+      check(wrong.status === 400 && wrong.body.error.details.attemptsLeft === 4, `codes: wrong code ${wrong.status} ${wrong.text}`);
+      check((await typed(newCode)).body.state === 'REQUESTED', 'codes: first confirmation');
+      const last = await typed(oldCode);
+      check(last.body.state === 'APPROVED', `codes: second confirmation ${last.status} ${last.text}`);
+      return { user, changeId: change.id, state: 'APPROVED' };
+    },
+  },
+  {
     name: 'add-expired',
     env: { EMAIL_CHANGE_TTL: '3s' },
     async run({ api, smtp }) {
@@ -324,7 +349,10 @@ async function main(): Promise<void> {
     const shared: Shared = { temporalAddress: temporal.address, databaseUrl, workflowCode: bundle.code };
 
     const outputs = new Map<string, string>();
-    for (const scenario of scenarios) {
+    const named = process.argv.slice(2);
+    const unknown = named.filter((name) => !scenarios.some((s) => s.name === name));
+    check(unknown.length === 0, `no scenario named ${unknown.join(', ')}`);
+    for (const scenario of scenarios.filter((s) => named.length === 0 || named.includes(s.name))) {
       const stack = await startStack(shared, scenario.env);
       try {
         const recorded = await scenario.run(stack);
