@@ -334,14 +334,9 @@ async function historySizes(stack: Stack, sample: BenchUser[]) {
   for (const user of sample) {
     try {
       const handle = stack.client.workflow.getHandle(workflowIdFor(user.id));
-      // APPROVED shows in PostgreSQL a moment before the run's last task completes: long-poll for the close
-      // event (no payload decoding: this client has no codec, the bench's engine runs go without one).
-      await stack.client.workflowService.getWorkflowExecutionHistory({
-        namespace: stack.client.options.namespace,
-        execution: { workflowId: handle.workflowId },
-        waitNewEvent: true,
-        historyEventFilterType: proto.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
-      });
+      // APPROVED shows in PostgreSQL a moment before the run's last task completes; an approved change stays
+      // open for its undo window (REVERT_WINDOW), so wait briefly for the close, then take the history so far.
+      for (let i = 0; i < 20 && (await handle.describe()).status.name === 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 50));
       const history = await handle.fetchHistory();
       events += history.events?.length ?? 0;
       bytes += proto.api.history.v1.History.encode(history as proto.api.history.v1.IHistory).finish().length;
