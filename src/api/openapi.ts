@@ -107,7 +107,7 @@ export function createOpenApiDocument() {
             '403': error('REAUTH_FAILED (+details.attemptsLeft)'),
             '422': error('IDEMPOTENCY_KEY_REUSED, EMAIL_NOT_SUPPORTED (a non-ASCII local part and a mail server without SMTPUTF8)'),
             '503': error("UNAVAILABLE: PostgreSQL, Temporal, the identity provider's keys or (for a non-ASCII local part) the mail server cannot be reached", retryAfter),
-            '423': error('LOCKED (+details.lockedUntil)'),
+            '423': error('LOCKED (+details.lockedUntil): re-authentication locked; CHANGE_BLOCKED (+details.blockedUntil): changes paused after an undo'),
             '429': error('RATE_LIMITED', retryAfter),
           },
         }),

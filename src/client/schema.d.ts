@@ -567,7 +567,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description LOCKED (+details.lockedUntil) */
+                /** @description LOCKED (+details.lockedUntil): re-authentication locked; CHANGE_BLOCKED (+details.blockedUntil): changes paused after an undo */
                 423: {
                     headers: {
                         [name: string]: unknown;
