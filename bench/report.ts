@@ -94,7 +94,7 @@ export function markdown(r: BenchResults): string {
 
   if (r.flows?.length) {
     out.push('', '## 2b. Complete flows with password re-authentication (closed loop)', '');
-    out.push('Add: start (argon2id) → mail → confirm → `APPROVED` in the status. Change (a verified address): start → mail to the new and the old address → confirm the new, then the old → `APPROVED`; the notice to the old address is sent but not awaited. History: as Temporal stores it (payloads encrypted), averaged over up to 20 runs (an approved change's run stays open for its undo window, REVERT_WINDOW: its history as of APPROVED, the window's timer included).', '');
+    out.push('Add: start (argon2id) → mail → confirm → `APPROVED` in the status. Change (a verified address): start → mail to the new and the old address → confirm the new, then the old → `APPROVED`; the notice to the old address is sent but not awaited. History: as Temporal stores it (payloads encrypted), averaged over up to 20 runs (an approved change keeps its run open for the undo window, REVERT_WINDOW: its history as of APPROVED, the window timer included).', '');
     out.push(
       table(
         ['flow', 'flows', 'concurrency', 'flows/s', 'p50 / p99 ms', 'history events', 'history bytes (codec on)', 'failed'],

@@ -5,7 +5,7 @@ import { freePort } from '../../src/dev/ports';
 import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 import { startTemporalDevServer, type DevServerOptions, type TemporalDevServer } from '../../src/dev/temporal';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
-import { startChange, tokenFromMail } from '../helpers/flow';
+import { hasVerifyLink, startChange, tokenFromMail } from '../helpers/flow';
 import {
   eventually,
   serviceEnv,
@@ -137,9 +137,10 @@ describe('Temporal dev server restarted while requests are pending', () => {
     );
     expect(approved.rows[0]!.n).toBe(PENDING / 2);
 
-    // One mail per link, even though every workflow was replayed after each restart.
+    // One mail per link, even though every workflow was replayed after each restart (an expired request's
+    // lapsed notice, issue #15, carries no link).
     await sleep(1_000);
-    for (const p of pending) expect(smtp.messagesTo(p.email), p.email).toHaveLength(1);
+    for (const p of pending) expect(smtp.messagesTo(p.email).filter(hasVerifyLink), p.email).toHaveLength(1);
     console.log(
       `[faults] Temporal restarted ${RESTARTS}× with ${PENDING} pending: ${shorts.length} timers fired (${firedWhileDown} were due while the server was down), latest ${(worstLateMs / 1000).toFixed(1)} s after its deadline plus downtime; ${results.length} confirmed after the restarts`,
     );

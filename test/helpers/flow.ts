@@ -20,6 +20,9 @@ export function linkIn(mail: CapturedMail): string {
 
 export const tokenOf = (link: string) => new URL(link).searchParams.get('token')!;
 
+/** Whether a mail carries a verification link (a lapsed or changed notice does not). */
+export const hasVerifyLink = (mail: CapturedMail) => mail.links.some((l) => new URL(l).pathname === '/verify-email');
+
 /** Waits for mail number `index` (0-based) to `address` and returns its link's token. */
 export async function tokenFromMail(smtp: SmtpCapture, address: string, index = 0): Promise<string> {
   return tokenOf(linkIn(await smtp.waitForMessage(address, { seen: index })));
