@@ -55,6 +55,8 @@ export type LinkView =
 const GRPC_NOT_FOUND = 5;
 /** How long the API waits on Temporal before answering 503 (an Update may wait for the change to apply). */
 const TEMPORAL_DEADLINE_MS = 15_000;
+/** How long a start waits for its run's first answer before answering from what it sent (the run goes on). */
+const START_ANSWER_DEADLINE_MS = 5_000;
 /** A link page only looks; a person should not wait longer than this to hear "try again". */
 const LOOK_DEADLINE_MS = 5_000;
 /** A status read checks a pending row's run this long at most, then answers from the row. */
@@ -131,17 +133,20 @@ export class EmailChangeService {
         { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
         { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
       ],
+      memo: { changeId: input.changeId }, // tells this start's run apart when its answer is late (below)
     });
     // Issue #12: start and the run's first answer in one call; the run has recorded itself (superseding the
     // request it replaced) by the time the 202 goes out, so the API needs no describe() or write of its own.
-    const change = await this.withDeadline(TEMPORAL_DEADLINE_MS, () => this.temporal.workflow.executeUpdateWithStart(recordedUpdate, { startWorkflowOperation: started })).catch(
+    const change = await this.withDeadline(START_ANSWER_DEADLINE_MS, () => this.temporal.workflow.executeUpdateWithStart(recordedUpdate, { startWorkflowOperation: started })).catch(
       async (err: unknown) => {
         // The run was started and ended before it could answer: a concurrent start of the same user replaced it.
         if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) return { ...statusOf(initialState(input)), state: 'SUPERSEDED' as const, reason: 'a newer request replaced this one' };
-        // Started but no answer (PostgreSQL slow, or a worker from before the Update): the run goes on and records itself.
-        const run = await within(1_000, started.workflowHandle(), () => new Error('no start')).catch(() => undefined);
-        if (!run) throw err;
-        return statusOf(initialState(input));
+        // Started but no answer yet (busy workers, PostgreSQL slow, or a worker from before the Update): the
+        // run goes on and records itself; answer as a plain start would rather than 503 for a request that exists.
+        if (await within(1_000, started.workflowHandle(), () => new Error('no start')).catch(() => undefined)) return statusOf(initialState(input));
+        const running = await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(user.id).describe()).catch(() => undefined);
+        if (running?.status.name === 'RUNNING' && running.memo?.changeId === input.changeId) return statusOf(initialState(input));
+        throw err;
       },
     );
     return { change, lock: await this.guard.status(user.id) };
