@@ -11,10 +11,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { renderLinkPage, type PageView } from '../src/api/routes/link-pages';
+import { renderLinkPage, type PageView, type RenderedPage } from '../src/api/routes/link-pages';
+import { renderRevertPage, type RevertPageView } from '../src/api/routes/revert-pages';
 import { Localizer } from '../src/i18n';
 import type { Branding } from '../src/i18n/config';
-import { changedNotice, verificationMail, type Mail, type Reader } from '../src/mail/templates';
+import { changedNotice, lapsedNotice, revertedMail, verificationMail, type Mail, type Reader } from '../src/mail/templates';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--font-render-hinting=none'];
@@ -67,7 +68,29 @@ const byKind = {
   error: [{ name: 'error', view: { kind: 'error', status: 500 } }],
 } satisfies { [K in PageView['kind']]: { name: string; view: Extract<PageView, { kind: K }> }[] };
 
-export const SAMPLE_PAGES: { name: string; view: PageView }[] = Object.values(byKind).flat();
+/** The undo link's pages (issue #15 item 4), the same way. */
+const byRevertKind = {
+  'revert-confirm': [{ name: 'undo-confirm', view: { kind: 'revert-confirm', oldEmail: OLD, newEmail: 'al***@example.org', until: NOW + 7 * 86_400_000, token: TOKEN } }],
+  reverted: [{ name: 'undo-done', view: { kind: 'reverted', email: OLD, blockedUntil: NOW + 72 * 3_600_000 } }],
+  'revert-already': [{ name: 'undo-already-done', view: { kind: 'revert-already' } }],
+  'revert-closed': [{ name: 'undo-window-closed', view: { kind: 'revert-closed' } }],
+  'revert-refused': [{ name: 'undo-refused', view: { kind: 'revert-refused' } }],
+} satisfies { [K in Exclude<RevertPageView['kind'], PageView['kind']>]: { name: string; view: Extract<RevertPageView, { kind: K }> }[] };
+
+export interface SamplePage {
+  name: string;
+  view: PageView | RevertPageView;
+  render: (l: Localizer, reader: Reader) => RenderedPage;
+}
+
+export const SAMPLE_PAGES: SamplePage[] = [
+  ...Object.values(byKind)
+    .flat()
+    .map(({ name, view }) => ({ name, view: view as PageView, render: (l: Localizer, r: Reader) => renderLinkPage(l, r, view as PageView) })),
+  ...Object.values(byRevertKind)
+    .flat()
+    .map(({ name, view }) => ({ name, view: view as RevertPageView, render: (l: Localizer, r: Reader) => renderRevertPage(l, r, view as RevertPageView) })),
+];
 
 const requestedBy = { method: 'password' as const, ip: '203.0.113.7', device: 'Chrome on Android' };
 /** One sample of every mail. */
@@ -76,6 +99,12 @@ export const SAMPLE_MAILS: { name: string; render: (l: Localizer, reader: Reader
   { name: 'mail-verify-new-address', render: (l, r) => verificationMail(l, r, { purpose: 'new', kind: 'UPDATE', newEmail: NEW, link: `https://wallet.example/verify-email?token=${TOKEN}`, linkExpiresAt: NOW + 3_600_000, requestedAt: NOW, requestedBy }) },
   { name: 'mail-verify-old-address', render: (l, r) => verificationMail(l, r, { purpose: 'old', kind: 'UPDATE', newEmail: NEW, link: `https://wallet.example/verify-email?token=${TOKEN}`, linkExpiresAt: NOW + 3_600_000, requestedAt: NOW, requestedBy: { method: 'biometric' } }) },
   { name: 'mail-changed-notice', render: (l, r) => changedNotice(l, r, { newEmail: NEW, changedAt: NOW + 600_000 }) },
+  { name: 'mail-verify-with-code', render: (l, r) => verificationMail(l, r, { purpose: 'new', kind: 'UPDATE', newEmail: NEW, link: `https://wallet.example/verify-email?token=${TOKEN}`, linkExpiresAt: NOW + 3_600_000, requestedAt: NOW, requestedBy, code: '482913' }) },
+  { name: 'mail-reminder', render: (l, r) => verificationMail(l, r, { purpose: 'new', kind: 'UPDATE', newEmail: NEW, link: `https://wallet.example/verify-email?token=${TOKEN}`, linkExpiresAt: NOW + 3_600_000, requestedAt: NOW, requestedBy, reminder: true, requestExpiresAt: NOW + 7_200_000, code: '482913' }) },
+  { name: 'mail-changed-notice-with-undo', render: (l, r) => changedNotice(l, r, { newEmail: NEW, changedAt: NOW + 600_000, undo: { link: `https://wallet.example/undo-email-change?token=${TOKEN}`, until: NOW + 7 * 86_400_000 } }) },
+  { name: 'mail-undone-old-address', render: (l, r) => revertedMail(l, r, { to: 'old', restoredEmail: OLD, removedEmail: NEW, at: NOW + 86_400_000, blockedUntil: NOW + 4 * 86_400_000 }) },
+  { name: 'mail-undone-new-address', render: (l, r) => revertedMail(l, r, { to: 'new', restoredEmail: OLD, removedEmail: NEW, at: NOW + 86_400_000, blockedUntil: NOW + 4 * 86_400_000 }) },
+  { name: 'mail-request-lapsed', render: (l, r) => lapsedNotice(l, r, { newEmail: NEW, expiredAt: NOW + 86_400_000 }) },
 ];
 
 export interface Shot {
@@ -105,7 +134,7 @@ export async function takeScreenshots(outDir = SCREENSHOTS_DIR, localizer = new 
       for (const lng of localizer.languages) {
         const reader = SAMPLE_READERS[lng] ?? { lng };
         for (const sample of SAMPLE_PAGES) {
-          const rendered = renderLinkPage(localizer, reader, sample.view);
+          const rendered = sample.render(localizer, reader);
           await shoot(sample.name, lng, rendered.title, rendered.html);
         }
         // Mail at the phone size only: that is where most of it is read.

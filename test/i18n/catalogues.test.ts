@@ -50,8 +50,8 @@ describe('message catalogues', () => {
   it.each(['en', 'ne'])('every page renders in %s with no message missing and nothing left unfilled', (lng) => {
     const { l, problems } = strict();
     const titles = new Set<string>();
-    for (const { name, view } of SAMPLE_PAGES) {
-      const page = renderLinkPage(l, SAMPLE_READERS[lng]!, view);
+    for (const { name, view, render } of SAMPLE_PAGES) {
+      const page = render(l, SAMPLE_READERS[lng]!);
       expect(page.html, name).toMatch(/^<!doctype html>/);
       expect(page.html, name).toContain(`<html lang="${lng}">`);
       expect(page.html, name).toContain(`<h1>${page.title}</h1>`);
