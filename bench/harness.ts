@@ -336,7 +336,11 @@ async function historySizes(stack: Stack, sample: BenchUser[]) {
       const handle = stack.client.workflow.getHandle(workflowIdFor(user.id));
       // APPROVED shows in PostgreSQL a moment before the run's last task completes; an approved change stays
       // open for its undo window (REVERT_WINDOW), so wait briefly for the close, then take the history so far.
-      for (let i = 0; i < 20 && (await handle.describe()).status.name === 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 50));
+      // (raw describe: this client has no codec, and the run's memo is encrypted)
+      const running = async () =>
+        (await stack.client.workflowService.describeWorkflowExecution({ namespace: stack.client.options.namespace, execution: { workflowId: handle.workflowId } })).workflowExecutionInfo?.status ===
+        proto.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
+      for (let i = 0; i < 20 && (await running()); i++) await new Promise((r) => setTimeout(r, 50));
       const history = await handle.fetchHistory();
       events += history.events?.length ?? 0;
       bytes += proto.api.history.v1.History.encode(history as proto.api.history.v1.IHistory).finish().length;
