@@ -57,6 +57,8 @@ const GRPC_NOT_FOUND = 5;
 const TEMPORAL_DEADLINE_MS = 15_000;
 /** How long a start waits for its run's first answer before answering from what it sent (the run goes on). */
 const START_ANSWER_DEADLINE_MS = 5_000;
+/** How far the API's clock and Temporal's may disagree when a start's run is told apart by its start time. */
+const CLOCK_MARGIN_MS = 1_000;
 /** A link page only looks; a person should not wait longer than this to hear "try again". */
 const LOOK_DEADLINE_MS = 5_000;
 /** A status read checks a pending row's run this long at most, then answers from the row. */
@@ -133,10 +135,10 @@ export class EmailChangeService {
         { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
         { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
       ],
-      memo: { changeId: input.changeId }, // tells this start's run apart when its answer is late (below)
     });
     // Issue #12: start and the run's first answer in one call; the run has recorded itself (superseding the
     // request it replaced) by the time the 202 goes out, so the API needs no describe() or write of its own.
+    const calledAt = Date.now();
     const change = await this.withDeadline(START_ANSWER_DEADLINE_MS, () => this.temporal.workflow.executeUpdateWithStart(recordedUpdate, { startWorkflowOperation: started })).catch(
       async (err: unknown) => {
         // The run was started and ended before it could answer: a concurrent start of the same user replaced it.
@@ -144,8 +146,9 @@ export class EmailChangeService {
         // Started but no answer yet (busy workers, PostgreSQL slow, or a worker from before the Update): the
         // run goes on and records itself; answer as a plain start would rather than 503 for a request that exists.
         if (await within(1_000, started.workflowHandle(), () => new Error('no start')).catch(() => undefined)) return statusOf(initialState(input));
+        // A run that started after this call began is this start's (or a concurrent one's, which replaces it).
         const running = await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(user.id).describe()).catch(() => undefined);
-        if (running?.status.name === 'RUNNING' && running.memo?.changeId === input.changeId) return statusOf(initialState(input));
+        if (running?.status.name === 'RUNNING' && running.startTime.getTime() >= calledAt - CLOCK_MARGIN_MS) return statusOf(initialState(input));
         throw err;
       },
     );
