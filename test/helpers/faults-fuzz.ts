@@ -195,13 +195,16 @@ export const badAuthorization: fc.Arbitrary<string | undefined> = fc.oneof(
 /** Printable ASCII request ids, some that must not be echoed back. */
 export const requestIds: fc.Arbitrary<string | undefined> = fc.option(fc.oneof(fc.string({ maxLength: 100 }), fc.constantFrom('ok-id_1.2', '<script>', 'a'.repeat(65), '../x', 'a b')), { nil: undefined });
 
+/** Length as zod counts it for the contract's limits: characters (code points), not UTF-16 units (an emoji is one). */
+const chars = (text: string) => [...text].length;
+
 /** The documented contract of POST /v1/users (for filtering out the rare valid body). */
 export function isValidSignUp(body: unknown): boolean {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
   const b = body as Record<string, unknown>;
   if (Object.keys(b).some((k) => !['username', 'password', 'email'].includes(k))) return false;
   const okUser = typeof b.username === 'string' && /^[A-Za-z0-9_.-]{3,64}$/.test(b.username);
-  const okPassword = typeof b.password === 'string' && b.password.length >= 8 && b.password.length <= 256;
+  const okPassword = typeof b.password === 'string' && chars(b.password) >= 8 && chars(b.password) <= 256;
   const okEmail = b.email === undefined || (typeof b.email === 'string' && b.email.length <= 1024 && parseEmailAddress(b.email) !== undefined);
   return okUser && okPassword && okEmail;
 }
@@ -214,5 +217,5 @@ export function isValidStart(body: unknown): boolean {
   if (typeof b.email !== 'string' || b.email.length > 1024 || !parseEmailAddress(b.email)) return false;
   const auth = b.auth as Record<string, unknown> | null;
   if (typeof auth !== 'object' || auth === null || Array.isArray(auth)) return false;
-  return auth.method === 'password' && typeof auth.password === 'string' && auth.password.length >= 1 && auth.password.length <= 256 && Object.keys(auth).every((k) => k === 'method' || k === 'password');
+  return auth.method === 'password' && typeof auth.password === 'string' && chars(auth.password) >= 1 && chars(auth.password) <= 256 && Object.keys(auth).every((k) => k === 'method' || k === 'password');
 }
