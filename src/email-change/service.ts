@@ -55,8 +55,12 @@ export type LinkView =
 const GRPC_NOT_FOUND = 5;
 /** How long the API waits on Temporal before answering 503 (an Update may wait for the change to apply). */
 const TEMPORAL_DEADLINE_MS = 15_000;
-/** How long a start waits for its run's first answer before answering from what it sent (the run goes on). */
-const START_ANSWER_DEADLINE_MS = 5_000;
+/**
+ * How long a start waits for its run's first answer before answering from what it sent (the run goes on).
+ * As long as any Temporal call: a shorter wait turned history failovers into 503s, and a retried start then
+ * replaced the request whose link was already mailed (test/cluster/failover.test.ts).
+ */
+const START_ANSWER_DEADLINE_MS = TEMPORAL_DEADLINE_MS;
 /** How far the API's clock and Temporal's may disagree when a start's run is told apart by its start time. */
 const CLOCK_MARGIN_MS = 1_000;
 /** A link page only looks; a person should not wait longer than this to hear "try again". */
