@@ -224,6 +224,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
                new_confirmed_at = $2, old_confirmed_at = $3, resends = $4, delivery = $5 WHERE id = $1`,
             [args.changeId, ...finalColumns],
           );
+          await recordConfirmedMailsSent(db, args.changeId);
           return { state: 'APPROVED' as const, reason: null };
         });
       } catch (err) {
@@ -246,7 +247,10 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
          WHERE id = $1 AND state = 'REQUESTED' RETURNING state, reason`,
         [args.changeId, args.state, args.reason, toDate(args.progress.newConfirmedAt), toDate(args.progress.oldConfirmedAt), args.progress.resends, JSON.stringify(args.progress.delivery)],
       );
-      if (rows[0]) return rows[0];
+      if (rows[0]) {
+        await recordConfirmedMailsSent(pool, args.changeId);
+        return rows[0];
+      }
       const current = await pool.query<{ state: ChangeStateName; reason: string | null }>('SELECT state, reason FROM email_change_requests WHERE id = $1', [args.changeId]);
       return current.rows[0] ?? { state: args.state, reason: args.reason };
     },
@@ -286,5 +290,21 @@ async function decline(
        new_confirmed_at = $3, old_confirmed_at = $4, resends = $5, delivery = $6 WHERE id = $1 AND state = 'REQUESTED'`,
     [changeId, reason, ...finalColumns],
   );
+  await recordConfirmedMailsSent(db, changeId);
   return { state: 'DECLINED' as const, reason };
+}
+
+/**
+ * A confirmed link proves its mail arrived: a send whose attempt died after the relay took it (and was
+ * not retried, the link being used) is recorded as sent rather than left `sending` for good.
+ */
+async function recordConfirmedMailsSent(db: { query: (text: string, values: unknown[]) => Promise<unknown> }, changeId: string) {
+  await db.query(
+    `UPDATE mail_messages m SET status = 'sent', sent_at = coalesce(m.sent_at, now()), send_started_at = NULL, token_sealed = NULL
+     FROM email_change_requests r
+     WHERE r.id = $1 AND m.change_id = r.id AND m.status = 'sending'
+       AND ((m.kind = 'verify-new' AND r.new_confirmed_at IS NOT NULL) OR (m.kind = 'verify-old' AND r.old_confirmed_at IS NOT NULL))
+       AND m.created_at = (SELECT max(x.created_at) FROM mail_messages x WHERE x.change_id = r.id AND x.kind = m.kind)`,
+    [changeId],
+  );
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import type pg from 'pg';
 import type { Config } from '../config';
 import type { MailTransport } from '../mail/transport';
@@ -29,29 +29,39 @@ export function sendOnceWith(config: Config, pool: pg.Pool, mail: MailTransport)
     }
   }
 
-  /** Sends the mail of `messageKey` unless PostgreSQL says it was sent already. */
+  /**
+   * Sends the mail of `messageKey` unless PostgreSQL says it was sent already. SMTP cannot be asked
+   * whether it took a message, so a send whose attempt died after starting SMTP (its `send_started_at`
+   * is still set) is in doubt: it goes again with the same Message-ID, counted in `resent_in_doubt`.
+   */
   async function sendOnce(messageKey: string, to: string, build: () => Mail, lastTry = false): Promise<{ sentAt: string }> {
-    const { rows } = await pool.query<{ status: string; sentAt: Date | null }>(
-      'UPDATE mail_messages SET attempts = attempts + 1 WHERE message_key = $1 RETURNING status, sent_at AS "sentAt"',
+    const { rows } = await pool.query<{ status: string; sentAt: Date | null; inDoubt: boolean }>(
+      `UPDATE mail_messages m SET attempts = m.attempts + 1,
+         resent_in_doubt = m.resent_in_doubt + CASE WHEN before.send_started_at IS NOT NULL AND m.status <> 'sent' THEN 1 ELSE 0 END,
+         send_started_at = CASE WHEN m.status = 'sent' THEN m.send_started_at ELSE now() END
+       FROM (SELECT message_key, send_started_at FROM mail_messages WHERE message_key = $1 FOR UPDATE) before
+       WHERE m.message_key = before.message_key
+       RETURNING m.status, m.sent_at AS "sentAt", before.send_started_at IS NOT NULL AS "inDoubt"`,
       [messageKey],
     );
     const row = rows[0];
     if (!row) throw ApplicationFailure.nonRetryable(`no mail_messages row for ${messageKey}`, 'MAIL_NOT_PREPARED');
     if (row.status === 'sent') return { sentAt: row.sentAt!.toISOString() };
+    if (row.inDoubt) log.warn('sending again a mail whose earlier attempt stopped mid-send (same Message-ID)', { messageKey });
     try {
       await send(messageKey, to, build());
     } catch (err) {
+      // An attempt that reports an error counts as not sent; only one that never reported leaves the next in doubt.
       // The status row shows `retrying` with this error, or `failed` when the workflow will not try again.
       const failed = lastTry || (err instanceof ApplicationFailure && err.nonRetryable);
-      await pool.query(`UPDATE mail_messages SET last_error = $2, status = CASE WHEN $3 THEN 'failed' ELSE status END WHERE message_key = $1 AND status <> 'sent'`, [
-        messageKey,
-        (err as Error).message,
-        failed,
-      ]);
+      await pool.query(
+        `UPDATE mail_messages SET last_error = $2, send_started_at = NULL, status = CASE WHEN $3 THEN 'failed' ELSE status END WHERE message_key = $1 AND status <> 'sent'`,
+        [messageKey, (err as Error).message, failed],
+      );
       throw err;
     }
     const sent = await pool.query<{ sentAt: Date }>(
-      "UPDATE mail_messages SET status = 'sent', sent_at = now(), token_sealed = NULL WHERE message_key = $1 RETURNING sent_at AS \"sentAt\"",
+      "UPDATE mail_messages SET status = 'sent', sent_at = now(), send_started_at = NULL, token_sealed = NULL WHERE message_key = $1 RETURNING sent_at AS \"sentAt\"",
       [messageKey],
     );
     return { sentAt: sent.rows[0]!.sentAt.toISOString() };

@@ -22,6 +22,12 @@ export function requestFingerprint(macKey: Buffer, method: string, path: string,
   return createHmac('sha256', macKey).update(`${method} ${path} ${JSON.stringify(asked)}`).digest('hex');
 }
 
+/** What a handler learns of its Idempotency-Key: `earlierTry` when an earlier try may have had its effect (it failed with 5xx, or its process died). */
+export interface IdempotentTry {
+  key: string;
+  earlierTry: boolean;
+}
+
 interface KeyRef {
   userId: string;
   key: string;
@@ -45,7 +51,10 @@ export function idempotent(pool: pg.Pool, macKey: Buffer): Koa.Middleware<AppSta
     }
     const ref = { userId: ctx.state.user!.id, key, fingerprint: requestFingerprint(macKey, ctx.method, ctx.path, ctx.request.body) };
     const claim = await claimOrAnswer(pool, ref);
-    if ('owner' in claim) return runAsOwner(pool, ref, claim.owner, ctx, next);
+    if ('owner' in claim) {
+      ctx.state.idempotency = { key, earlierTry: claim.earlierTry };
+      return runAsOwner(pool, ref, claim.owner, ctx, next);
+    }
     ctx.status = claim.status;
     ctx.body = claim.body;
     ctx.set('Idempotent-Replayed', 'true');
@@ -53,7 +62,7 @@ export function idempotent(pool: pg.Pool, macKey: Buffer): Koa.Middleware<AppSta
 }
 
 /** Becomes the key's owner (a new or expired key, or a claim whose owner stopped renewing), or gets the stored answer. */
-async function claimOrAnswer(pool: pg.Pool, ref: KeyRef): Promise<{ owner: string } | { status: number; body: unknown }> {
+async function claimOrAnswer(pool: pg.Pool, ref: KeyRef): Promise<{ owner: string; earlierTry: boolean } | { status: number; body: unknown }> {
   const params = [ref.userId, ref.key, ref.fingerprint, randomUUID(), IDEMPOTENCY_LEASE_MS];
   const deadline = Date.now() + WAIT_FOR_FIRST_MS;
   for (;;) {
@@ -66,7 +75,7 @@ async function claimOrAnswer(pool: pg.Pool, ref: KeyRef): Promise<{ owner: strin
        RETURNING owner`,
       params,
     );
-    if (claimed.rowCount) return claimed.rows[0]!;
+    if (claimed.rowCount) return { owner: claimed.rows[0]!.owner, earlierTry: false };
 
     const { rows } = await pool.query<{ fingerprint: string; status: number | null; body: unknown }>(
       'SELECT fingerprint, status_code AS status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2',
@@ -79,14 +88,14 @@ async function claimOrAnswer(pool: pg.Pool, ref: KeyRef): Promise<{ owner: strin
     }
     if (row.status !== null) return { status: row.status, body: row.body };
 
-    // The owner died (its lease lapsed without renewal): exactly one retry takes the claim over.
+    // The owner died or failed with 5xx (its lease lapsed or was given up): exactly one retry takes the claim over.
     const takenOver = await pool.query<{ owner: string }>(
       `UPDATE idempotency_keys SET owner = $4, lease_until = clock_timestamp() + $5 * interval '1 millisecond'
        WHERE user_id = $1 AND key = $2 AND fingerprint = $3 AND status_code IS NULL AND lease_until < clock_timestamp()
        RETURNING owner`,
       params,
     );
-    if (takenOver.rowCount) return takenOver.rows[0]!;
+    if (takenOver.rowCount) return { owner: takenOver.rows[0]!.owner, earlierTry: true };
     if (Date.now() > deadline) {
       throw new AppError(409, 'IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed; retry shortly', undefined, { 'Retry-After': '2' });
     }
@@ -94,7 +103,11 @@ async function claimOrAnswer(pool: pg.Pool, ref: KeyRef): Promise<{ owner: strin
   }
 }
 
-/** Runs the request under the claim, renewing its lease; keeps a 2xx answer, releases the key on anything else. */
+/**
+ * Runs the request under the claim, renewing its lease; keeps a 2xx answer. A 4xx had no effect: the key
+ * is released. A 5xx may have had one (a start whose answer was lost): the claim stays, its lease given up,
+ * so the retry takes it over knowing there was an earlier try.
+ */
 async function runAsOwner(pool: pg.Pool, ref: KeyRef, owner: string, ctx: Koa.ParameterizedContext<AppState>, next: Koa.Next): Promise<void> {
   const mine = 'user_id = $1 AND key = $2 AND owner = $3';
   const renew = setInterval(() => {
@@ -111,6 +124,10 @@ async function runAsOwner(pool: pg.Pool, ref: KeyRef, owner: string, ctx: Koa.Pa
     }
   } finally {
     clearInterval(renew);
-    if (!stored) await pool.query(`DELETE FROM idempotency_keys WHERE ${mine}`, [ref.userId, ref.key, owner]).catch(() => undefined);
+    if (!stored && ctx.status >= 500) {
+      await pool.query(`UPDATE idempotency_keys SET lease_until = clock_timestamp() - interval '1 millisecond' WHERE ${mine}`, [ref.userId, ref.key, owner]).catch(() => undefined);
+    } else if (!stored) {
+      await pool.query(`DELETE FROM idempotency_keys WHERE ${mine}`, [ref.userId, ref.key, owner]).catch(() => undefined);
+    }
   }
 }

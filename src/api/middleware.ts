@@ -6,12 +6,15 @@ import { isDatabaseUnavailable } from '../db/pool';
 import type { Logger } from '../log';
 import { AppError, bearerChallenge, unauthenticated, unavailable } from './errors';
 import type { Accounts, User } from '../accounts/accounts';
+import type { IdempotentTry } from './idempotency';
 import { looksLikeJwt } from '../auth/jwt';
 
 export interface AppState {
   requestId: string;
   log: Logger;
   user?: User;
+  /** Set by the idempotency middleware for a request under an Idempotency-Key. */
+  idempotency?: IdempotentTry;
 }
 export type AppContext = Koa.ParameterizedContext<AppState>;
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { isGrpcServiceError, WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -34,6 +34,7 @@ import {
 import { pendingRowStatus, RequestRows, rowStatus, type RequestRow } from './requests';
 import { deadLink, deadReasonOf, declined, fromWorkflowFailure, invalidToken, isClosedWorkflowError, linkExpired, noPendingChange } from './errors';
 import { AppError } from '../api/errors';
+import type { IdempotentTry } from '../api/idempotency';
 import { Reconciler } from './reconcile';
 import { assertChangesAllowed } from './revert';
 import { callTemporal } from './temporal-call';
@@ -94,7 +95,14 @@ export class EmailChangeService {
    * run. Starting is the only step: the run records itself (and supersedes the one it replaced), so a
    * lost reply from Temporal leaves either the old run or the new one, never a request without a run.
    */
-  async start(user: User, email: EmailAddress, proof: ReauthProof, meta: { ip?: string; userAgent?: string; sessionId?: string }): Promise<{ change: ChangeStatus; lock: LockStatus }> {
+  async start(user: User, email: EmailAddress, proof: ReauthProof, meta: { ip?: string; userAgent?: string; sessionId?: string; idempotency?: IdempotentTry }): Promise<{ change: ChangeStatus; lock: LockStatus }> {
+    // Issue #13: a try retried under its Idempotency-Key after an unknown outcome (503, a crashed API) answers
+    // the change the earlier try started, if it did, as the first answer would have (nothing GET would not show).
+    const changeId = meta.idempotency ? changeIdFor(user.id, meta.idempotency.key) : randomUUID();
+    if (meta.idempotency?.earlierTry) {
+      const earlier = await this.earlierStart(user.id, changeId);
+      if (earlier) return { change: earlier, lock: await this.guard.status(user.id) };
+    }
     // Issue #15: after an undo from the previous address, no change until REVERT_LOCK passes or support lifts it.
     await assertChangesAllowed(this.pool, user.id);
     await this.assertMailable(email);
@@ -104,6 +112,10 @@ export class EmailChangeService {
     // UC03: a failed biometric (or ID-token, issue #14) proof counts like a wrong password; the next request may use another method.
     await this.reauth.verify(user.id, proof);
 
+    // Counted before the address is judged, so a start cannot serve as an unlimited "is this address taken" oracle.
+    await this.limits.consume('startPerUser', user.id);
+    await this.limits.consume('startPerAddress', email.normalized);
+
     if (user.emailVerified && user.emailNormalized === email.normalized) {
       throw new AppError(409, 'SAME_EMAIL', 'This is already your verified email address');
     }
@@ -111,11 +123,8 @@ export class EmailChangeService {
       throw new AppError(409, 'EMAIL_TAKEN', 'This email address belongs to another account');
     }
 
-    await this.limits.consume('startPerUser', user.id);
-    await this.limits.consume('startPerAddress', email.normalized);
-
     const input: EmailChangeInput = {
-      changeId: randomUUID(),
+      changeId,
       userId: user.id,
       kind: user.emailVerified ? 'UPDATE' : 'ADD',
       newEmail: email.address,
@@ -135,6 +144,7 @@ export class EmailChangeService {
       workflowId: workflowIdFor(user.id),
       args: [input],
       workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+      memo: { changeId }, // what a retried start asks the run (earlierStart) before its row exists
       typedSearchAttributes: [
         { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
         { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
@@ -157,6 +167,24 @@ export class EmailChangeService {
       },
     );
     return { change, lock: await this.guard.status(user.id) };
+  }
+
+  /**
+   * The change an earlier try of this start made, if it made one: its row, or a run not yet recorded
+   * that carries its id. Temporal out of reach: 503, never a second start that would replace the first.
+   */
+  private async earlierStart(userId: string, changeId: string): Promise<ChangeStatus | undefined> {
+    const row = await this.requests.byId(changeId);
+    if (row) {
+      const current = await this.currentChange(userId);
+      return current?.id === changeId ? current : rowStatus(row);
+    }
+    const run = await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(userId).describe()).catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    });
+    if (run?.status.name !== 'RUNNING' || run.memo?.changeId !== changeId) return undefined;
+    return (await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(userId).query(statusQuery))) ?? undefined;
   }
 
   /** R-STATUS: from the running workflow while it runs, from PostgreSQL after. */
@@ -391,4 +419,11 @@ function maskFor(purpose: Purpose, status: ChangeStatus): ChangeStatus {
   return purpose === 'new'
     ? { ...status, oldEmail: status.oldEmail && maskEmail(status.oldEmail) }
     : { ...status, newEmail: maskEmail(status.newEmail) };
+}
+
+/** The change id a start under an Idempotency-Key gets: the same for every try of it (a UUID, version 8). */
+export function changeIdFor(userId: string, idempotencyKey: string): string {
+  const hex = createHash('sha256').update(`change-id\0${userId}\0${idempotencyKey}`).digest('hex');
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -32,7 +32,7 @@ export function emailChangeRoutes(accounts: Accounts, service: EmailChangeServic
   router.post('/v1/email/change', signedIn, oncePerKey, async (ctx) => {
     const input = parseInput(startChangeBody, ctx.request.body);
     const sessionId = await sessionIdOf(pool, ctx.get('Authorization')); // issue #15: the session a change keeps
-    const change = await service.start(ctx.state.user!, input.email, input.auth, { ip: ctx.ip, userAgent: ctx.get('User-Agent') || undefined, sessionId });
+    const change = await service.start(ctx.state.user!, input.email, input.auth, { ip: ctx.ip, userAgent: ctx.get('User-Agent') || undefined, sessionId, idempotency: ctx.state.idempotency });
     ctx.status = 202;
     ctx.body = { change: withReasonCode(change.change), lock: change.lock };
   });
