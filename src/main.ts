@@ -13,7 +13,7 @@ import { dataConverter } from './codec/data-converter';
 import { listen, closeServer } from './api/server';
 import { startTemporalDevServer } from './dev/temporal';
 import { assertPortsFree, freePort } from './dev/ports';
-import { claimDataDir, type StackGuard } from './dev/stack-guard';
+import { claimDataDir, watchLaunchers, type StackGuard } from './dev/stack-guard';
 import { startEmbeddedPostgres } from './dev/postgres';
 import { startSmtpCapture, type SmtpCapture } from './dev/smtp-capture';
 import { shutdownTracing, tracingFor } from './observability/tracing';
@@ -59,6 +59,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // `npm start` is npm → sh → this process: a `kill -9` of npm (or sh) leaves this one running, reparented,
+  // with the whole stack and DATA_DIR's lock. Noticed within a second; then everything stops as on Ctrl-C.
+  watchLaunchers((pid) => {
+    if (stopping) return;
+    process.stderr.write(`stopping: the process that launched this one (pid ${pid}) is gone\n`);
+    onSignal('launcher gone');
+  });
+  // Output to a terminal or pipe whose reader went with the launcher must not crash the stop.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
   try {
     // One `npm start` per DATA_DIR; servers an earlier one left behind (it was SIGKILLed) are stopped first.

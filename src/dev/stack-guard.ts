@@ -12,6 +12,8 @@ import path from 'node:path';
  * - A watchdog (`sh` in a session of its own) reads the children's pids on its stdin and signals
  *   them when that pipe closes, which the kernel does however the owner ends, SIGKILL included
  *   (Node has no PR_SET_PDEATHSIG).
+ * - `watchLaunchers` notices the processes that launched this one (`npm start` runs npm → sh →
+ *   node) going away: a SIGKILLed npm leaves node running, reparented, with the whole stack.
  */
 
 export class DataDirInUse extends Error {}
@@ -179,4 +181,65 @@ async function stopProcesses(children: Child[], graceMs: number): Promise<void> 
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A process, told apart from a later one with the same pid by its start time. */
+export interface ProcessId {
+  pid: number;
+  start: string;
+}
+
+/** The parent's pid (/proc/<pid>/stat field 4); undefined when unknown. */
+function parentOf(pid: number): number | undefined {
+  if (pid === process.pid) return process.ppid;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the process runs inside an npm script (npm sets npm_lifecycle_event for the script and what it starts, not for itself). */
+function inNpmScript(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').some((v) => v.startsWith('npm_lifecycle_event='));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The processes that launched this one: its parent and, while that runs inside an npm script,
+ * each ancestor up to npm itself (`npm start`: sh, then npm). Not beyond: whatever started npm
+ * (a shell that ran `npm start &` and exited) may go away without stopping anything.
+ */
+export function launchers(pid = process.pid): ProcessId[] {
+  const chain: ProcessId[] = [];
+  for (let current = parentOf(pid); current !== undefined && current > 1 && chain.length < 16; current = parentOf(current)) {
+    const start = startTime(current);
+    if (start === undefined) break;
+    chain.push({ pid: current, start });
+    if (!inNpmScript(current)) break;
+  }
+  return chain;
+}
+
+/**
+ * Calls `onGone` once (checking every `intervalMs`) when one of this process's launchers ends or
+ * this process is reparented, e.g. after `kill -9` of npm or of the shell between npm and node.
+ * Returns a function that stops watching.
+ */
+export function watchLaunchers(onGone: (launcher: number) => void, intervalMs = 1_000): () => void {
+  const parent = process.ppid;
+  const chain = launchers();
+  if (parent <= 1 && chain.length === 0) return () => undefined;
+  const timer = setInterval(() => {
+    const gone = process.ppid !== parent ? parent : chain.find((p) => !isRunning(p.pid, p.start))?.pid;
+    if (gone === undefined) return;
+    clearInterval(timer);
+    onGone(gone);
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -9,6 +9,41 @@ import { LOCK_FILE } from '../../src/dev/stack-guard';
 import { apiClient } from '../helpers/http';
 import { ROOT, processesMentioning, spawnNpmStart, startEmbedded, stop, waitUntilGone, type NpmStart } from './npm-start-process';
 
+/** True while something accepts connections on 127.0.0.1:port. */
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Waits up to `timeoutMs` for `done()`; returns its last answer. */
+async function eventually(done: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return true;
+}
+
+/** Ctrl-C in the terminal: SIGINT to npm's whole process group (npm, sh, node). */
+async function ctrlC(started: NpmStart): Promise<void> {
+  if (started.child.exitCode === null && started.child.signalCode === null) process.kill(-started.child.pid!, 'SIGINT');
+  await started.exited;
+}
+
 /**
  * Issue #11: `npm start` works from any directory, as root too; whatever fails (or is SIGKILLed)
  * during or after start-up leaves no Temporal or PostgreSQL running; one start per DATA_DIR; every
@@ -18,7 +53,10 @@ import { ROOT, processesMentioning, spawnNpmStart, startEmbedded, stop, waitUnti
 const isRoot = process.getuid?.() === 0;
 const running: NpmStart[] = [];
 afterAll(async () => {
-  for (const started of running) await stop(started.child);
+  for (const started of running) {
+    if (started.child.spawnargs[0] === 'npm') await ctrlC(started);
+    else await stop(started.child);
+  }
 });
 
 const freshDataDir = (name: string) => {
@@ -125,6 +163,36 @@ describe('npm start cannot strand anything', () => {
     } finally {
       busy.close();
     }
+  });
+
+  it('kill -9 of the real `npm start` (npm → sh → node): node notices, and Temporal, PostgreSQL and the API are gone within seconds; the next start works', { timeout: 240_000 }, async () => {
+    const dataDir = freshDataDir('npm-sigkill');
+    const env = await portsEnv(dataDir);
+    const first = await startEmbedded(env, ROOT, { throughNpm: true });
+    running.push(first);
+    const owner = JSON.parse(fs.readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')) as { pid: number };
+    expect(owner.pid, 'node runs below npm, not as npm').not.toBe(first.child.pid);
+    const temporalPort = Number(/Temporal {7}127\.0\.0\.1:(\d+)/.exec(first.stdout())![1]);
+    const postgresPort = Number(/PostgreSQL {5}embedded \(127\.0\.0\.1:(\d+)\)/.exec(first.stdout())![1]);
+    const ports = [Number(env.PORT), Number(env.TEMPORAL_UI_PORT), temporalPort, postgresPort];
+    for (const port of ports) expect(await listening(port), `port ${port} before`).toBe(true);
+
+    process.kill(first.child.pid!, 'SIGKILL'); // npm only: sh and node live on, reparented
+    await first.exited;
+    const began = Date.now();
+    expect(await eventually(() => !alive(owner.pid), 20_000), `node (pid ${owner.pid}) still running:\n${first.output()}`).toBe(true);
+    expect(await waitUntilGone(dataDir, 5_000)).toEqual([]);
+    for (const port of ports) expect(await listening(port), `port ${port} after`).toBe(false);
+    expect(Date.now() - began).toBeLessThan(20_000);
+    expect(first.stderr()).toContain(`stopping: the process that launched this one (pid `);
+    expect(fs.existsSync(path.join(dataDir, LOCK_FILE))).toBe(false);
+
+    const next = await startEmbedded(env, ROOT, { throughNpm: true });
+    running.push(next);
+    expect(next.stderr()).toBe('');
+    expect((await apiClient(`http://127.0.0.1:${env.PORT}`).get('/readyz')).status).toBe(200);
+    await ctrlC(next);
+    expect(await waitUntilGone(dataDir, 10_000)).toEqual([]);
   });
 
   it('refuses a second start on a DATA_DIR in use; after a SIGKILL the servers go with it and the next start works', { timeout: 240_000 }, async () => {

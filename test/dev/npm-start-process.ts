@@ -14,12 +14,22 @@ export interface NpmStart {
   exited: Promise<number | null>;
 }
 
+export interface SpawnOptions {
+  /**
+   * true: through the real `npm start` script (npm → sh → node, in a process group of its own as
+   * a terminal would start it; `child` is npm). Default: node src/main.ts directly, as the script runs it.
+   */
+  throughNpm?: boolean;
+}
+
 /** Spawns the embedded stack with `env` (plus PATH and HOME) in `cwd`. */
-export function spawnNpmStart(env: Record<string, string>, cwd = ROOT): NpmStart {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+export function spawnNpmStart(env: Record<string, string>, cwd = ROOT, opts: SpawnOptions = {}): NpmStart {
+  const [command, args] = opts.throughNpm ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
+  const child = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.throughNpm,
   });
   let stdout = '';
   let stderr = '';
@@ -31,8 +41,8 @@ export function spawnNpmStart(env: Record<string, string>, cwd = ROOT): NpmStart
 }
 
 /** Spawns the stack and resolves once it prints its URLs; rejects if it ends or stays silent for 90 s. */
-export function startEmbedded(env: Record<string, string>, cwd = ROOT): Promise<NpmStart> {
-  const started = spawnNpmStart(env, cwd);
+export function startEmbedded(env: Record<string, string>, cwd = ROOT, opts: SpawnOptions = {}): Promise<NpmStart> {
+  const started = spawnNpmStart(env, cwd, opts);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no URLs within 90 s:\n${started.output()}`)), 90_000);
     started.child.stdout!.on('data', () => {
