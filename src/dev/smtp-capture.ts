@@ -35,6 +35,8 @@ export interface SmtpCapture {
    * is stuck mid-transaction (the fault tests kill it there); resolves once the first is held.
    */
   holdMailTo(address: string): Promise<{ to: string[]; size: number }>;
+  /** Accepts mail to `address` only `ms` after its data arrived (a slow relay), until stopHolding. */
+  delayMailTo(address: string, ms: number): void;
   /** Accepts mail to `address` normally again (a transaction held earlier stays held). */
   stopHolding(address: string): void;
   /** Held transactions dropped because the client went away, as a real MTA drops what it never acknowledged. */
@@ -73,6 +75,7 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
   const faults: { code: number; message: string }[] = [];
   const holds = new Map<string, (held: { to: string[]; size: number }) => void>();
   const heldSessions = new Set<string>();
+  const delays = new Map<string, number>();
   let droppedCount = 0;
   let nextId = 1;
 
@@ -103,6 +106,11 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
         stream.on('end', () => hold({ to, size }));
         heldSessions.add(session.id); // never called back: no 250, no error
         return;
+      }
+      const delayMs = Math.max(0, ...to.map((t) => delays.get(t) ?? 0));
+      if (delayMs > 0) {
+        const accept = callback;
+        callback = (err?: Error | null) => void setTimeout(() => accept(err), delayMs);
       }
       const fault = faults.shift();
       if (fault) {
@@ -178,8 +186,12 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
     holdMailTo(address) {
       return new Promise((resolve) => holds.set(address.toLowerCase(), resolve));
     },
+    delayMailTo(address, ms) {
+      delays.set(address.toLowerCase(), ms);
+    },
     stopHolding(address) {
       holds.delete(address.toLowerCase());
+      delays.delete(address.toLowerCase());
     },
     dropped: () => droppedCount,
     stop: () => new Promise((resolve) => server.close(() => resolve())),

@@ -7,6 +7,9 @@ import { smtpAddressOf } from '../email-address';
 
 export type MailTransport = Transporter<SMTPTransport.SentMessageInfo>;
 
+/** SMTP connections one process keeps open: also how many of its mails can be mid-transfer at once. */
+export const SMTP_POOL_CONNECTIONS = 5;
+
 /** True for a relay on this machine (the development capture server), the only place plain SMTP is fine by default. */
 export const isLocalRelay = (smtpUrl: string) => ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(smtpUrl).hostname);
 
@@ -22,7 +25,7 @@ export function createMailTransport(smtpUrl: string, opts: { allowInsecure?: boo
     url: smtpUrl,
     // Reused connections: no TCP/TLS handshake and greeting per mail (~100 ms each even on loopback).
     pool: true,
-    maxConnections: 5,
+    maxConnections: SMTP_POOL_CONNECTIONS,
     // Never resend inside nodemailer: a retry is the activity's, after its sent-check in PostgreSQL.
     maxRequeues: 0,
     connectionTimeout: 5_000,

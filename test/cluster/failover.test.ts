@@ -3,6 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/dev/ports';
+import { SMTP_POOL_CONNECTIONS } from '../../src/mail/transport';
 import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../../src/dev/smtp-capture';
 import { startTemporalCluster, type TemporalCluster } from '../../src/dev/temporal-cluster';
 import { spawnApi, type ChildApi } from '../helpers/api-process';
@@ -173,11 +174,15 @@ describe('two APIs and two workers on the real cluster, a history host and a wor
     const accounts = await db.query<{ n: string }>('SELECT count(*) AS n FROM users WHERE id = ANY($1::uuid[]) AND email = ANY($2::text[]) AND email_verified', [ids, users.map((u) => u.second)]);
     expect(Number(accounts.rows[0]!.n)).toBe(USERS);
 
-    // Every mail arrived exactly once: each outbox row (a link, or the old address's notice) has one
-    // delivery at the SMTP capture (its Message-ID is derived from the row's key), and nothing else came.
+    // Every mail arrived once per Message-ID: each outbox row (a link, or the old address's notice) has
+    // a delivery at the SMTP capture (its Message-ID is derived from the row's key), and nothing else came.
+    // SMTP cannot be asked whether it took a message, so a send whose worker died between the relay's
+    // acceptance and the row's update is in doubt and goes again with the same Message-ID (a mailbox shows
+    // one): a second copy is allowed only for a row that recorded such a resend, and only one per resend.
     await waitForNotices();
-    const outbox = await db.query<{ key: string; kind: string; recipient: string; status: string }>(
-      `SELECT m.message_key AS key, m.kind, m.recipient, m.status FROM mail_messages m JOIN email_change_requests r ON r.id = m.change_id WHERE r.user_id = ANY($1::uuid[])`,
+    const outbox = await db.query<{ key: string; kind: string; recipient: string; status: string; inDoubt: number }>(
+      `SELECT m.message_key AS key, m.kind, m.recipient, m.status, m.resent_in_doubt AS "inDoubt"
+       FROM mail_messages m JOIN email_change_requests r ON r.id = m.change_id WHERE r.user_id = ANY($1::uuid[])`,
       [ids],
     );
     const addresses = new Set(users.flatMap((u) => [u.first.toLowerCase(), u.second.toLowerCase()]));
@@ -190,16 +195,25 @@ describe('two APIs and two workers on the real cluster, a history host and a wor
       delivered.set(id, (delivered.get(id) ?? 0) + 1);
     }
     const byKind: Record<string, number> = {};
-    const notOnce: string[] = [];
+    const wrong: string[] = [];
+    let copies = 0;
+    let resentInDoubt = 0;
+    let duplicated = 0;
     for (const row of outbox.rows) {
       byKind[row.kind] = (byKind[row.kind] ?? 0) + 1;
-      const copies = delivered.get(createHash('sha256').update(row.key).digest('hex').slice(0, 32)) ?? 0;
-      if (copies !== 1 || row.status !== 'sent') notOnce.push(`${row.kind} to ${row.recipient}: ${copies} deliveries, status ${row.status}`);
+      const n = delivered.get(createHash('sha256').update(row.key).digest('hex').slice(0, 32)) ?? 0;
+      copies += n;
+      resentInDoubt += row.inDoubt;
+      if (n > 1) duplicated++;
+      if (n < 1 || n > 1 + row.inDoubt || row.status !== 'sent') wrong.push(`${row.kind} to ${row.recipient}: ${n} deliveries, ${row.inDoubt} resent in doubt, status ${row.status}`);
     }
+    console.log(`  mails: ${outbox.rows.length} outbox rows, ${mailsToUsers} deliveries; ${resentInDoubt} sent again after an attempt that died mid-send, ${duplicated} of them had arrived`);
     // Per user: the add's link to the first address; the change's links to the second (new) and the first (old); the notice to the first.
     expect(byKind).toEqual({ 'verify-new': 2 * USERS, 'verify-old': USERS, notice: USERS });
-    expect(notOnce).toEqual([]);
-    expect(mailsToUsers).toBe(outbox.rows.length);
+    expect(wrong).toEqual([]);
+    expect(mailsToUsers).toBe(copies);
+    // Only a mail mid-transfer on the killed worker can arrive twice: at most one per SMTP connection it had open.
+    expect(duplicated).toBeLessThanOrEqual(SMTP_POOL_CONNECTIONS);
 
     expect(http.unexpected5xx).toEqual([]);
   }, 600_000);

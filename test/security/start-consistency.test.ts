@@ -75,6 +75,41 @@ describe('a lost answer from Temporal strands nothing (issue #9 item 6)', () => 
     expect((await rows(user.id)).map((r) => r.state)).toEqual(['SUPERSEDED', 'CANCELLED']);
   });
 
+  it('the reply is lost under an Idempotency-Key: the retry answers the change that start made and replaces nothing (issue #13)', async () => {
+    const user = await signedInUser(api);
+    const first = await startChange(api, user, uniqueEmail('keyed-first'));
+    const viaProxy = apiClient(lossy.baseUrl);
+    expect((await viaProxy.get('/readyz')).status).toBe(200);
+
+    const email = uniqueEmail('keyed-lost');
+    const keyed = (client: ApiClient) =>
+      client.post('/v1/email/change', { token: user.token, headers: { 'Idempotency-Key': 'lost-reply-retried' }, json: { email, auth: PASSWORD_PROOF(user) } });
+    proxy.dropReplies(true);
+    const lost = await keyed(viaProxy);
+    proxy.cut();
+    proxy.dropReplies(false);
+    expect(lost.status).toBe(503);
+
+    // The client retries as told (Retry-After), on another API: the same change answers, started once.
+    const retried = await keyed(api);
+    expect(retried.status, retried.text).toBe(202);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+    expect(retried.body.change).toMatchObject({ newEmail: email, state: 'REQUESTED' });
+    await stack.smtp.waitForMessage(email);
+    await waitFor(async () => (await rows(user.id)).length === 2);
+    const all = await rows(user.id);
+    expect(all.map((r) => [r.id, r.state])).toEqual([
+      [first.id, 'SUPERSEDED'],
+      [retried.body.change.id, 'REQUESTED'],
+    ]);
+    await expectNothingStranded(user);
+    // A third try replays the stored answer; one mail went to the address for all three.
+    const replayed = await keyed(api);
+    expect([replayed.status, replayed.headers.get('idempotent-replayed'), replayed.body.change.id]).toEqual([202, 'true', retried.body.change.id]);
+    await sleep(500);
+    expect(stack.smtp.messagesTo(email)).toHaveLength(1);
+  });
+
   it('many parallel replacing starts: exactly one request stays pending and it is the open run', async () => {
     const user = await signedInUser(api);
     const emails = Array.from({ length: 6 }, (_, i) => uniqueEmail(`parallel-${i}`));
