@@ -10,6 +10,9 @@ export const AUTH_TEST_ENV = { TRUST_PROXY: 'true' };
 /** An address in 10.0.0.0/8 no other test uses. */
 export const fakeIp = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
 
+/** A /64 in 2001:db8::/32 (documentation) no other test uses, as its four leading groups: `2001:db8:1a2b:3c4d`. */
+export const fakeIpv6Net = () => `2001:db8:${randomInt(0x10000).toString(16)}:${randomInt(0x10000).toString(16)}`;
+
 /** An API client whose requests each come from a fresh made-up address unless they name one. */
 export function proxiedClient(baseUrl: string): ApiClient {
   const send = <T = any>(method: string, path: string, opts: RequestOptions = {}) =>

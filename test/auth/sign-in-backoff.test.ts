@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { signedInUser, type ApiClient, type ApiResponse } from '../helpers/http';
-import { AUTH_TEST_ENV, fakeIp, proxiedClient, observable, signInFrom, unknownUsername, waitOut } from './clients';
+import { AUTH_TEST_ENV, fakeIp, fakeIpv6Net, proxiedClient, observable, signInFrom, unknownUsername, waitOut } from './clients';
 
 /**
  * Issue 9, item 1: sign-in had no limit at all. Now each username string and each client gets a
@@ -79,7 +79,7 @@ describe('sign-in back-off per username', () => {
   });
 });
 
-describe('sign-in back-off per client (X-Forwarded-For, TRUST_PROXY=true)', () => {
+describe('sign-in back-off per client (X-Forwarded-For, TRUST_PROXY=true; IPv6 by /64)', () => {
   it('a client spraying many usernames waits longer and longer; other clients do not', { timeout: 30_000 }, async () => {
     const ip = fakeIp();
     for (let i = 0; i < FREE_PER_CLIENT; i++) expect((await signInFrom(api, ip, unknownUsername(), 'wrong')).status).toBe(401);
@@ -93,5 +93,27 @@ describe('sign-in back-off per client (X-Forwarded-For, TRUST_PROXY=true)', () =
     // A right password of the client's own account does not wipe its history.
     const own = await signedInUser(api);
     expectThrottled(await signInFrom(api, ip, own.username, own.password), 2);
+  });
+
+  it('an IPv6 client is its /64: addresses of one /64 share a back-off, the neighbouring /64 does not', { timeout: 30_000 }, async () => {
+    const net = fakeIpv6Net();
+    const [, , third, fourth] = net.split(':').map((g) => parseInt(g, 16));
+    const hex4 = (n: number) => n.toString(16).padStart(4, '0');
+    // One subscriber picks the low 64 bits freely; the same /64 in other spellings (zeros, case) is the same client.
+    const sameNet = [
+      `${net}::1`,
+      `${net}:a:b:c:d`,
+      `2001:0DB8:${hex4(third!).toUpperCase()}:${hex4(fourth!).toUpperCase()}:0:0:0:2`,
+      `${net}:ffff:ffff:ffff:fffe`,
+      `${net}:1234::5678`,
+      `${net}::dead:beef`,
+    ];
+    for (let i = 0; i < FREE_PER_CLIENT; i++) expect((await signInFrom(api, sameNet[i % sameNet.length]!, unknownUsername(), 'wrong')).status).toBe(401);
+    expectThrottled(await signInFrom(api, `${net}::7`, unknownUsername(), 'wrong'), 1);
+
+    // The next /64 (same /48) is another client, with its own free failures.
+    const neighbour = `2001:db8:${third!.toString(16)}:${((fourth! + 1) % 0x10000).toString(16)}`;
+    expect((await signInFrom(api, `${neighbour}::7`, unknownUsername(), 'wrong')).status).toBe(401);
+    expect((await signInFrom(api, `${neighbour}:a:b:c:d`, unknownUsername(), 'wrong')).status).toBe(401);
   });
 });

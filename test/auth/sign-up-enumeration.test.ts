@@ -8,13 +8,23 @@ import { AUTH_TEST_ENV, fakeIp, proxiedClient } from './clients';
  * Issue 9, item 7: POST /v1/users answered 409 EMAIL_TAKEN exactly for verified addresses, to
  * anyone, without limit, and the availability check's limit was per process. Now sign-up stores
  * any address unverified and answers alike; sign-up is limited per client, availability per user
- * and per client, in PostgreSQL.
+ * and per client, in PostgreSQL. A sign-up must still say a chosen username is taken (409
+ * USERNAME_TAKEN, docs/security.md "Known limits"): those answers spend the client's sign-ups too.
+ * Starting a change spends a start before it says SAME_EMAIL or EMAIL_TAKEN, so an account cannot
+ * probe addresses through start beyond LIMIT_START_PER_USER.
  */
 
+const SIGNUPS_PER_CLIENT = 3;
+const STARTS_PER_USER = 3;
 let stack: TestStack;
 let api: ApiClient;
 beforeAll(async () => {
-  stack = await startStack({ ...AUTH_TEST_ENV, LIMIT_SIGNUP_PER_CLIENT: '3/1h', LIMIT_AVAILABILITY_PER_CLIENT: '5/1h' });
+  stack = await startStack({
+    ...AUTH_TEST_ENV,
+    LIMIT_SIGNUP_PER_CLIENT: `${SIGNUPS_PER_CLIENT}/1h`,
+    LIMIT_AVAILABILITY_PER_CLIENT: '5/1h',
+    LIMIT_START_PER_USER: `${STARTS_PER_USER}/1h`,
+  });
   api = proxiedClient(stack.baseUrl);
 });
 afterAll(() => stack?.stop());
@@ -63,7 +73,7 @@ describe('sign-up does not tell which addresses are accounts', () => {
 
   it('is limited per client: 429 RATE_LIMITED with Retry-After; another client is not affected', async () => {
     const ip = fakeIp();
-    for (let i = 0; i < 3; i++) expect((await signUp(ip, freshName())).status).toBe(201);
+    for (let i = 0; i < SIGNUPS_PER_CLIENT; i++) expect((await signUp(ip, freshName())).status).toBe(201);
     const name = freshName();
     const refused = await signUp(ip, name);
     expect(refused.status).toBe(429);
@@ -71,6 +81,41 @@ describe('sign-up does not tell which addresses are accounts', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(3_000);
     expect((await stack.pool.query('SELECT count(*)::int AS n FROM users WHERE username = $1', [name])).rows[0].n).toBe(0);
     expect((await signUp(fakeIp(), name)).status).toBe(201);
+  });
+
+  it('a taken username is said (409 USERNAME_TAKEN), but every such answer spends one of the client\'s sign-ups', async () => {
+    const ip = fakeIp();
+    const taken = (await signedInUser(api)).username;
+    const answers = [];
+    for (let i = 0; i <= SIGNUPS_PER_CLIENT; i++) answers.push(await signUp(ip, i % 2 ? taken.toUpperCase() : taken));
+    expect(answers.map((r) => r.body.error?.code)).toEqual([...Array(SIGNUPS_PER_CLIENT).fill('USERNAME_TAKEN'), 'RATE_LIMITED']);
+    expect(answers.map((r) => r.status)).toEqual([...Array(SIGNUPS_PER_CLIENT).fill(409), 429]);
+    // Out of sign-ups, the client learns nothing more: a free name gets the same refusal as a taken one.
+    const free = await signUp(ip, freshName());
+    expect([free.status, free.body.error.code, free.body.error.message]).toEqual([429, 'RATE_LIMITED', answers.at(-1)!.body.error.message]);
+  });
+});
+
+describe('starting a change is no unlimited "is this address an account" oracle (item 7 residual)', () => {
+  it('each start answered EMAIL_TAKEN spends a start: after LIMIT_START_PER_USER the prober gets 429, taken or free alike', async () => {
+    const [a, b] = [await verifiedOwner(), await verifiedOwner()];
+    const prober = await signedInUser(api); // a free account, no address of its own
+    const probe = (email: string) =>
+      api.post('/v1/email/change', { token: prober.token, json: { email, auth: { method: 'password', password: prober.password } } });
+
+    const answers = [];
+    for (const email of [a.email, b.email, a.email.toUpperCase(), b.email]) answers.push(await probe(email));
+    expect(answers.map((r) => r.status)).toEqual([...Array(STARTS_PER_USER).fill(409), 429]);
+    expect(answers.map((r) => r.body.error.code)).toEqual([...Array(STARTS_PER_USER).fill('EMAIL_TAKEN'), 'RATE_LIMITED']);
+    expect(answers.at(-1)!.body.error.message).toMatch(/email changes started/);
+
+    // From now on the answer is the same whatever the address: a free one is refused like a taken one.
+    const free = await probe(uniqueEmail('Free'));
+    expect([free.status, free.body.error.code, free.body.error.message]).toEqual([429, 'RATE_LIMITED', answers.at(-1)!.body.error.message]);
+    expect(Number(free.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Nothing was started, and the owners' addresses stay theirs.
+    expect((await stack.pool.query('SELECT count(*)::int AS n FROM email_change_requests WHERE user_id = $1', [prober.id])).rows[0].n).toBe(0);
+    for (const { owner, email } of [a, b]) expect((await api.get('/v1/me', { token: owner.token })).body).toMatchObject({ email, emailVerified: true });
   });
 });
 
