@@ -16,7 +16,9 @@ import type { ProbeStats } from './lib/eld';
 import { workflowIdFor } from '../src/workflows/messages';
 import { DEV_SERVER_TUNING } from '../src/dev/temporal';
 import { temporal as proto } from '@temporalio/proto';
-import { codecCost, type CodecCost } from './codec-cost';
+import { codecCost, type CodecCost, type RunSample } from './codec-cost';
+import { parsePayloadKeys, type PayloadKey } from '../src/codec/payload-keys';
+import { BENCH_PAYLOAD_KEYS } from './lib/stack';
 import { streamsSection, type StreamsResult } from './streams';
 
 
@@ -306,6 +308,7 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
 
 async function flows(stack: Stack, opts: BenchOptions, users: UserFactory, ctx: E2EContext, results: BenchResults) {
   results.flows = [];
+  const codecRuns: RunSample[] = [];
   for (const kind of ['add', 'change'] as const) {
     const pool = await users.create(opts.flowsCount, { verifiedEmail: kind === 'change' });
     opts.log(`flows: ${opts.flowsCount} complete ${kind} flows (password) at concurrency ${opts.flowsConcurrency}`);
@@ -318,15 +321,22 @@ async function flows(stack: Stack, opts: BenchOptions, users: UserFactory, ctx: 
     });
     const per = cpuPer(before, cpuSnapshot(stack), r.completed);
     delete per.bareWorker;
-    const history = await historySizes(stack, pool.slice(0, 20));
+    const sampled: RunSample = { kind, histories: [] };
+    const history = await historySizes(stack, pool.slice(0, 20), sampled.histories);
+    codecRuns.push(sampled);
     results.flows.push({ kind, run: { ...r, cpuMsPerFlow: per }, history });
     opts.log(`  ${r.perSec}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms; history ${history.eventsPerChange} events, ${history.bytesPerChange} B${r.failed ? `, ${r.failed} failed: ${r.errors[0]}` : ''}`);
   }
-  results.codec = await codecCost();
+  // The codec's cost per change, from these very runs' histories (encrypted with the services' PAYLOAD_KEYS).
+  const keys = parsePayloadKeys(opts.serviceEnv.PAYLOAD_KEYS ?? BENCH_PAYLOAD_KEYS) as PayloadKey[];
+  results.codec = await codecCost(undefined, { runs: codecRuns, keys });
 }
 
-/** Events and bytes of history per run as Temporal stores them (payloads encrypted by the codec), over a sample. */
-async function historySizes(stack: Stack, sample: BenchUser[]) {
+/**
+ * Events and bytes of history per run as Temporal stores them (payloads encrypted by the codec), over
+ * a sample; each history read is also pushed to `keep` (for the codec's cost per change).
+ */
+async function historySizes(stack: Stack, sample: BenchUser[], keep?: RunSample['histories']) {
   let events = 0;
   let bytes = 0;
   let n = 0;
@@ -342,6 +352,7 @@ async function historySizes(stack: Stack, sample: BenchUser[]) {
         proto.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
       for (let i = 0; i < 20 && (await running()); i++) await new Promise((r) => setTimeout(r, 50));
       const history = await handle.fetchHistory();
+      keep?.push(history);
       events += history.events?.length ?? 0;
       bytes += proto.api.history.v1.History.encode(history as proto.api.history.v1.IHistory).finish().length;
       n++;

@@ -111,6 +111,38 @@ export function markdown(r: BenchResults): string {
     const h = c.historyBytes;
     const pct = (a: number) => `${f(((a - h.plain) / h.plain) * 100)} %`;
     out.push('', `Payload codec (bench/codec-cost.ts over the ${h.runs} recorded runs' ${c.payloads} payloads): encode + decode ${f(c.cpuUsPerPayload.withDeflate)} µs of CPU per payload (${f(c.cpuUsPerPayload.withoutDeflate)} µs without deflate); their histories are ${h.encrypted} B encrypted against ${h.plain} B without a codec (+${pct(h.encrypted)}; +${pct(h.encryptedNoDeflate)} without deflate).`);
+    if (c.perChange?.length) {
+      const from =
+        c.perChange[0]!.source === 'bench'
+          ? 'the histories of the add and change runs sampled above, as Temporal stored them'
+          : 'the recorded runs add-approved and change-approved-with-old-confirmation (test/fixtures/histories)';
+      out.push('', `Payload codec per change (bench/codec-cost.ts, measured on ${from}): every encrypted payload of a run encoded and decoded once, timed as CPU of one process; history bytes as stored, decrypted (what the run writes without a codec), and re-encrypted with deflate off.`, '');
+      const serviceMs = (kind: string) => {
+        const cpu = r.flows?.find((x) => x.kind === kind)?.run.cpuMsPerFlow;
+        return cpu && (cpu.api ?? null) !== null && (cpu.worker ?? null) !== null ? cpu.api! + cpu.worker! : null;
+      };
+      const signed = (n: number) => `${n >= 0 ? '+' : ''}${f(n)}`;
+      const grown = (n: number, plain: number) => `${n} (${signed(n - plain)} B, ${signed(((n - plain) / plain) * 100)} %)`;
+      out.push(
+        table(
+          ['flow', 'runs', 'payloads per change', 'codec CPU ms per change', 'of the flow\'s API + worker CPU', 'CPU ms, deflate off', 'history B without codec', 'with codec (as stored)', 'with codec, deflate off'],
+          c.perChange.map((x) => {
+            const service = serviceMs(x.kind);
+            return [
+              x.kind,
+              x.runs,
+              f(x.payloads),
+              f(x.cpuMs.withDeflate, 2),
+              service ? `${f((x.cpuMs.withDeflate / service) * 100, 2)} % of ${f(service)} ms` : '–',
+              f(x.cpuMs.withoutDeflate, 2),
+              x.historyBytes.plain,
+              grown(x.historyBytes.encrypted, x.historyBytes.plain),
+              grown(x.historyBytes.encryptedNoDeflate, x.historyBytes.plain),
+            ];
+          }),
+        ),
+      );
+    }
   }
 
   if (r.latency) {

@@ -6,10 +6,13 @@
  * Lists every key id that the namespace's open runs still need, with how many runs need it; each
  * key of PAYLOAD_KEYS is listed, 0 when no open run uses it. Remove a key from PAYLOAD_KEYS only when
  * it shows 0 (and the namespace's retention has passed for closed histories you still want to read).
- * Reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and PAYLOAD_KEYS like the service; decrypts nothing.
+ * Reads PAYLOAD_KEYS and connects to Temporal like the service and the other operator scripts
+ * (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_GRPC_META_*,
+ * TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE: src/temporal-connection.ts); decrypts nothing.
  */
 import { Client, Connection } from '@temporalio/client';
 import { exitOnConfigError } from '../src/entry';
+import { temporalConnectionOptions } from '../src/temporal-connection';
 import { keysInUse } from '../src/codec/keys-in-use';
 
 async function main(command: string | undefined): Promise<number> {
@@ -19,10 +22,10 @@ async function main(command: string | undefined): Promise<number> {
   }
   const config = exitOnConfigError();
   if (!config.temporal.address) {
-    process.stderr.write('TEMPORAL_ADDRESS is required (the Temporal server whose open runs to inspect)\n');
+    process.stderr.write('TEMPORAL_ADDRESS (or a TEMPORAL_PROFILE with an address) is required: the Temporal server whose open runs to inspect\n');
     return 2;
   }
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   try {
     const inUse = await keysInUse(new Client({ connection, namespace: config.temporal.namespace }));
     const configured = config.payloadKeys.map((k) => k.id);

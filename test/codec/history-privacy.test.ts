@@ -6,7 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
-import { startChange, tokenFromMail, userWithVerifiedEmail, waitForStatus } from '../helpers/flow';
+import { PASSWORD_PROOF, startChange, tokenFromMail, userWithVerifiedEmail, waitForStatus } from '../helpers/flow';
+import { deviceName } from '../../src/mail/device-name';
 import { resolveTemporalCli } from '../../src/dev/temporal';
 import { EncryptionCodec, keyIdOf } from '../../src/codec/encryption-codec';
 import { decodeHistoryInPlace, payloadsIn } from '../../src/codec/history-payloads';
@@ -16,8 +17,11 @@ import { SKIP_EXPIRED_LINK_MAIL } from '../../src/workflows/email-change';
 /**
  * Issue #10: nothing personal in Temporal in plain text. Each run's history is read as an operator
  * without the key reads it (the Temporal CLI, and the SDK with no codec): no address, username,
- * token, password, client IP or failure message shows; with PAYLOAD_KEYS the same history decodes.
+ * token, password, client IP, user agent (nor the device name the API derives from it) or failure
+ * message shows; with PAYLOAD_KEYS the same history decodes.
  */
+/** A real desktop browser's User-Agent, sent on the complete change's start. */
+const BROWSER_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const KEY_ID = `priv${randomBytes(3).toString('hex')}`;
 let stack: TestStack;
 let api: ApiClient;
@@ -120,10 +124,15 @@ async function decodedText(history: Awaited<ReturnType<typeof rawHistory>>['hist
 }
 
 describe('histories hold nothing personal in plain text (issue #10)', () => {
-  it('a complete change with the old address confirming: no address, username, IP or token without the key', async () => {
+  it('a complete change with the old address confirming: no address, username, IP, user agent or token without the key', async () => {
     const { user, email: oldEmail } = await userWithVerifiedEmail(api, stack.smtp, 'priv-old');
     const newEmail = uniqueEmail('priv-new');
-    const change = await startChange(api, user, newEmail);
+    // Started from a browser: the API records the device name it derives from the User-Agent (src/mail/device-name.ts).
+    const device = deviceName(BROWSER_UA)!;
+    expect(device).toBe('Chrome on Windows');
+    const started = await api.post('/v1/email/change', { token: user.token, headers: { 'user-agent': BROWSER_UA }, json: { email: newEmail, auth: PASSWORD_PROOF(user) } });
+    expect(started.status, started.text).toBe(202);
+    const change = started.body.change;
     const newToken = await tokenFromMail(stack.smtp, newEmail);
     const oldToken = await tokenFromMail(stack.smtp, oldEmail, 1);
     expect((await api.post('/v1/email/verify', { json: { token: newToken } })).status).toBe(200);
@@ -131,11 +140,14 @@ describe('histories hold nothing personal in plain text (issue #10)', () => {
     expect(await stack.temporal.workflow.getHandle(workflowIdFor(user.id)).result()).toMatchObject({ id: change.id, state: 'APPROVED' });
     await stack.smtp.waitForMessage(oldEmail, { seen: 2 }); // the notice
 
-    const history = await expectPrivate(user, [newEmail, oldEmail, newToken, oldToken]);
+    const history = await expectPrivate(user, [newEmail, oldEmail, newToken, oldToken, device, 'Windows NT 10.0', 'Chrome/131']);
     const text = await decodedText(history);
     expect(text).toContain(newEmail);
     expect(text).toContain(oldEmail);
     expect(text).toContain('"ip":"127.0.0.1"');
+    // The run recorded who asked (decodable with the key), as the device name only, never the raw User-Agent.
+    expect(text).toContain(`"device":"${device}"`);
+    expect(text).not.toContain('Windows NT 10.0');
     expect(text).not.toContain(newToken);
   });
 

@@ -2,15 +2,19 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 import { freePort } from '../../src/dev/ports';
-import { createLinkToken, linkTokenKeyId, verifyLinkToken } from '../../src/tokens';
+import { createLinkToken, linkTokenKeyId, verifyLinkToken, verifyRevertToken } from '../../src/tokens';
+import { loadConfig } from '../../src/config';
 import { serviceEnv, startApi, startInProcessWorker, type FaultApi, type InProcessWorker } from '../helpers/services';
 import { apiClient, signedInUser, uniqueEmail, type TestUser } from '../helpers/http';
-import { clickAndConfirm, startChange, tokenFromMail } from '../helpers/flow';
+import { clickAndConfirm, startChange, tokenFromMail, userWithVerifiedEmail } from '../helpers/flow';
+import { pressUndo, undoLinkIn } from './revert-flow';
 
 /**
  * Issue #10 item 4: link keys rotate. Links name the key that signed them; the API and the worker
  * are restarted with TOKEN_SECRETS=new,old (old links still confirm, new mail is signed by the new
  * key), then with the old key removed (its links get the invalid-link page and INVALID_TOKEN).
+ * Undo links (issue #15, "this wasn't me" in the change notice) are signed by the same keys but live
+ * for REVERT_WINDOW (7 d), not EMAIL_LINK_TTL: an old key must stay until those have passed too.
  */
 
 const OLD = { id: 'k1', secret: randomBytes(32).toString('base64') };
@@ -104,6 +108,55 @@ describe('link keys rotate without killing the links in flight (issue #10)', () 
     const ok = await client.post('/v1/email/verify', { json: { token: lateToken } });
     expect(ok.status, ok.text).toBe(200);
     expect(ok.body.state).toBe('APPROVED');
+  });
+});
+
+/** A user whose verified address was changed (both links confirmed); the undo link of the notice to the old address. */
+async function approvedChangeUndoLink(client: ReturnType<typeof apiClient>, tag: string) {
+  const { user, email: oldEmail } = await userWithVerifiedEmail(client, smtp, `${tag}-old`);
+  const newEmail = uniqueEmail(`${tag}-new`);
+  await startChange(client, user, newEmail);
+  expect((await client.post('/v1/email/verify', { json: { token: await tokenFromMail(smtp, newEmail) } })).status).toBe(200);
+  const last = await client.post('/v1/email/verify', { json: { token: await tokenFromMail(smtp, oldEmail, 1) } });
+  expect(last.body.state, last.text).toBe('APPROVED');
+  const link = undoLinkIn(await smtp.waitForMessage(oldEmail, { seen: 2 }));
+  return { user, oldEmail, newEmail, link, token: new URL(link).searchParams.get('token')! };
+}
+
+describe('undo links rotate like verification links, but live for REVERT_WINDOW (issue #10 × issue #15)', () => {
+  it('an undo link mailed before the rotation still undoes after it; once its key is removed it is the invalid-link page', async () => {
+    // Before the rotation: two approved changes whose notices carry undo links signed by the old key.
+    let client = await runWith(secretsOf(OLD));
+    const kept = await approvedChangeUndoLink(client, 'undo-kept');
+    const dropped = await approvedChangeUndoLink(client, 'undo-dropped');
+    expect([linkTokenKeyId(kept.token), linkTokenKeyId(dropped.token)]).toEqual(['k1', 'k1']);
+    // They expire with the undo window (REVERT_WINDOW, 7 d by default), days after any verification link (EMAIL_LINK_TTL).
+    const undoLifetime = verifyRevertToken([OLD], dropped.token)!.expiresAt - Date.now();
+    expect(undoLifetime).toBeGreaterThan(6 * 24 * 3600_000);
+    expect(undoLifetime).toBeGreaterThan(loadConfig(baseEnv).policy.linkTtlMs * 24);
+
+    // Rotation (well inside EMAIL_LINK_TTL here, but an undo link outlives EMAIL_LINK_TTL by days):
+    // the old key still verifies, so the undo page shows its button and the press restores the address.
+    client = await runWith(secretsOf(NEW, OLD));
+    const peek = await fetch(kept.link);
+    expect(peek.status).toBe(200);
+    expect(await peek.text()).toContain('Undo the change of your account email?');
+    const pressed = await pressUndo(kept.link);
+    expect(pressed.status, pressed.html).toBe(200);
+    expect(pressed.html).toContain('The change was undone');
+    expect(pressed.html).toContain(kept.oldEmail);
+    const signedIn = await client.post('/v1/sessions', { json: { username: kept.user.username, password: kept.user.password } });
+    expect((await client.get('/v1/me', { token: signedIn.body.token })).body).toMatchObject({ email: kept.oldEmail, emailVerified: true });
+
+    // The old key removed while the other undo window is still open: that link is dead, nothing undone.
+    client = await runWith(secretsOf(NEW));
+    const gone = await fetch(dropped.link);
+    expect(gone.status).toBe(400);
+    expect(await gone.text()).toContain('This link is not valid');
+    const refused = await pressUndo(dropped.link);
+    expect(refused.status).toBe(400);
+    expect(refused.html).toContain('This link is not valid');
+    expect((await client.get('/v1/me', { token: dropped.user.token })).body).toMatchObject({ email: dropped.newEmail, emailVerified: true });
   });
 });
 

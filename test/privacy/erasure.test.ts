@@ -9,16 +9,21 @@ import { eventually } from '../helpers/services';
 import { DEV_RETENTION_MS } from '../../src/dev/temporal';
 import { eraseAddressHistory, ErasureRefusedError } from '../../src/privacy/erasure';
 import { exportAddressHistory, type AddressExport } from '../../src/privacy/export';
+import { workflowIdFor } from '../../src/workflows/messages';
+import { approvedChange, pressUndo, undoLinkIn } from '../email-change/revert-flow';
 
 /** Issue #10 item 5: a user's address history is exported and erased on request (GDPR), against real servers. */
 
 const ROOT = path.resolve(__dirname, '../..');
 const run = promisify(execFile);
 
+/** This file's stack runs short undo windows, so an approved change's run closes by itself within the test. */
+const SHORT_REVERT_WINDOW = '3s';
+
 let stack: TestStack;
 let api: ApiClient;
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ REVERT_WINDOW: SHORT_REVERT_WINDOW });
   api = apiClient(stack.baseUrl);
 });
 afterAll(() => stack?.stop());
@@ -46,6 +51,14 @@ async function rowsContaining(needle: string): Promise<Record<string, number>> {
   return found;
 }
 
+/** Waits until the notice to the old address of change `changeId` is recorded as sent. */
+const noticeSent = (on: TestStack, changeId: string) =>
+  eventually(
+    async () => ((await on.pool.query("SELECT 1 FROM mail_messages WHERE message_key = $1 AND status = 'sent'", [`${changeId}:notice`])).rowCount ? true : undefined),
+    30_000,
+    'the notice to the old address',
+  );
+
 /** A user who added `first`, then changed to `second` (both confirmed), with the notice to `first` sent. */
 async function userWithAChange(tag: string): Promise<{ user: TestUser; first: string; second: string }> {
   const { user, email: first } = await userWithVerifiedEmail(api, stack.smtp, `${tag}-first`);
@@ -56,11 +69,7 @@ async function userWithAChange(tag: string): Promise<{ user: TestUser; first: st
   expect((await api.post('/v1/email/verify', { json: { token: await tokenFromMail(stack.smtp, second) } })).status).toBe(200);
   expect((await api.post('/v1/email/verify', { json: { token: await tokenFromMail(stack.smtp, first, 1) } })).status).toBe(200);
   await waitForStatus(api, user, (b) => b.change?.state === 'APPROVED');
-  await eventually(
-    async () => ((await stack.pool.query("SELECT 1 FROM mail_messages WHERE message_key = $1 AND status = 'sent'", [`${started.body.change.id}:notice`])).rowCount ? true : undefined),
-    30_000,
-    'the notice to the old address',
-  );
+  await noticeSent(stack, started.body.change.id);
   return { user, first, second };
 }
 
@@ -88,6 +97,8 @@ describe('privacy: export and erase a user\'s address history (issue #10)', () =
     expect(exported.mails.every((m) => typeof m.sentAt === 'string')).toBe(true);
     expect(await rowsContaining(first)).toMatchObject({ email_history: 1, email_change_requests: 2, mail_messages: 3, idempotency_keys: 1 });
 
+    // The change's undo window (REVERT_WINDOW, short here) holds its run open; once it has passed the run closes and erasure may go on.
+    await stack.temporal.workflow.getHandle(workflowIdFor(user.id)).result();
     const erased = await eraseAddressHistory(stack.pool, user.id);
     expect(erased).toMatchObject({ previousEmails: 1, changeRequests: 2, mails: 4, idempotencyKeys: 1, accountDeleted: false });
 
@@ -132,6 +143,46 @@ describe('privacy: export and erase a user\'s address history (issue #10)', () =
     // The run records CANCELLED right after answering; the erasure goes through once it has.
     expect(await eventually(() => eraseAddressHistory(stack.pool, user.id), 20_000, 'erasure after the cancel')).toMatchObject({ changeRequests: 1, mails: 1 });
     expect(await rowsContaining(pending)).toEqual({});
+  });
+
+  it('refuses while an approved change\'s undo window holds its run open (the run still holds both addresses), and erases once the run has closed', async () => {
+    // The default REVERT_WINDOW (7 days): the run stays open all that time unless the old address undoes the change.
+    const open = await startStack();
+    try {
+      const { user, oldEmail, newEmail, changeId, notice } = await approvedChange(open, apiClient(open.baseUrl), 'erase-undo');
+      await noticeSent(open, changeId);
+      const handle = open.temporal.workflow.getHandle(workflowIdFor(user.id));
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      const { rows } = await open.pool.query<{ until: Date }>('SELECT revert_until AS until FROM email_change_requests WHERE id = $1', [changeId]);
+      expect(rows[0]!.until.getTime() - Date.now()).toBeGreaterThan(6 * 24 * 3600_000);
+
+      const refused = await eraseAddressHistory(open.pool, user.id).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused).toBeInstanceOf(ErasureRefusedError);
+      expect(refused).toMatchObject({ reason: 'UNDO_WINDOW_OPEN', changeId, until: rows[0]!.until });
+      expect((refused as Error).message).toContain(`undo window is open until ${rows[0]!.until.toISOString()}`);
+      for (const args of [['erase', user.id], ['erase', user.id, '--account']]) {
+        const cli = await privacyCli(...args);
+        expect(cli.code, cli.stderr).toBe(3);
+        expect(cli.stderr).toMatch(/undo window is open until .*erase after/);
+      }
+      // Nothing was touched: the addresses are all still there, the account too.
+      expect(await rowsContaining(oldEmail)).toMatchObject({ email_history: 1, email_change_requests: 2, mail_messages: 3 });
+      expect((await exportAddressHistory(open.pool, user.id)).account).toMatchObject({ email: newEmail });
+
+      // The old address undoes the change: the run tells both addresses and closes; now the erasure goes through.
+      const pressed = await pressUndo(undoLinkIn(notice));
+      expect(pressed.status, pressed.html).toBe(200);
+      await handle.result();
+      // Previous addresses: the old one (replaced by the change) and the new one (replaced by the undo).
+      expect(await eraseAddressHistory(open.pool, user.id)).toMatchObject({ previousEmails: 2, accountDeleted: false });
+      expect(await rowsContaining(newEmail)).toEqual({});
+      expect(await rowsContaining(oldEmail)).toEqual({ users: 1 });
+    } finally {
+      await open.stop();
+    }
   });
 
   it('the embedded Temporal namespace keeps closed histories for the retention period (7 days), not the dev server\'s 24 hours', async () => {
