@@ -51,9 +51,12 @@ async function main(): Promise<void> {
     guard?.release();
   };
   let stopping = false;
+  // Stops what is still being prepared (pip installing the Temporal CLI): nothing else is tried after Ctrl-C.
+  const startUp = new AbortController();
   const onSignal = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    startUp.abort();
     log.info({ signal }, 'stopping');
     void stopAll().then(() => process.exit(0));
   };
@@ -91,7 +94,8 @@ async function main(): Promise<void> {
             uiCodecEndpoint: codecToken && `http://127.0.0.1:${port}/codec/${codecToken}`,
             namespace: config.temporal.namespace,
             retentionMs: config.temporal.retentionMs,
-            onSpawn: (pid) => guard?.adopt('temporal', pid, 'SIGTERM'),
+            onSpawn: (pid, what) => guard?.adopt(what === 'server' ? 'temporal' : 'temporal-cli-install', pid, 'SIGTERM'),
+            signal: startUp.signal,
           }),
       config.databaseUrl ? undefined : startEmbeddedPostgres(path.join(dataDir, 'postgres'), { onSpawn: (pid) => guard?.adopt('postgres', pid, 'SIGINT') }),
       config.smtpUrl ? undefined : startSmtpCapture(),

