@@ -57,7 +57,9 @@ export class ChildService implements Service {
    */
   static spawn(name: string, entry: string, env: Record<string, string>, opts: { probe: boolean }): ChildService {
     const preload = opts.probe ? ['--import', PROBE] : [];
-    const child = spawn(process.execPath, ['--import', 'tsx', ...preload, path.join(PROJECT_ROOT, entry)], {
+    // BENCH_CPU_PROF_DIR: a V8 CPU profile per process and thread, written when it stops (where the CPU goes).
+    const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF_DIR, name)}`] : [];
+    const child = spawn(process.execPath, [...profile, '--import', 'tsx', ...preload, path.join(PROJECT_ROOT, entry)], {
       cwd: PROJECT_ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

@@ -144,7 +144,6 @@ export class EmailChangeService {
       workflowId: workflowIdFor(user.id),
       args: [input],
       workflowIdConflictPolicy: 'TERMINATE_EXISTING',
-      memo: { changeId }, // what a retried start asks the run (earlierStart) before its row exists
       typedSearchAttributes: [
         { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
         { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
@@ -170,8 +169,9 @@ export class EmailChangeService {
   }
 
   /**
-   * The change an earlier try of this start made, if it made one: its row, or a run not yet recorded
-   * that carries its id. Temporal out of reach: 503, never a second start that would replace the first.
+   * The change an earlier try of this start made, if it made one: its row, or the user's run, not yet
+   * recorded, answering with its id (no memo: runs carry nothing a codec-less reader cannot decode).
+   * Temporal out of reach: 503, never a second start that would replace the first.
    */
   private async earlierStart(userId: string, changeId: string): Promise<ChangeStatus | undefined> {
     const row = await this.requests.byId(changeId);
@@ -179,12 +179,11 @@ export class EmailChangeService {
       const current = await this.currentChange(userId);
       return current?.id === changeId ? current : rowStatus(row);
     }
-    const run = await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(userId).describe()).catch((err: unknown) => {
+    const live = await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(userId).query(statusQuery)).catch((err: unknown) => {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     });
-    if (run?.status.name !== 'RUNNING' || run.memo?.changeId !== changeId) return undefined;
-    return (await this.withDeadline(LOOK_DEADLINE_MS, () => this.handle(userId).query(statusQuery))) ?? undefined;
+    return live?.id === changeId ? live : undefined;
   }
 
   /** R-STATUS: from the running workflow while it runs, from PostgreSQL after. */
