@@ -6,7 +6,7 @@
  *   npm run privacy -- erase <userId> [--account]  deletes the address history in one transaction;
  *                                                  --account deletes the account too
  *
- * Reads DATABASE_URL like the service. An erasure is refused (exit 3) while a change is pending.
+ * Reads DATABASE_URL like the service. An erasure is refused (exit 3) while a run of the user is open (a pending change, an unsent notice, an undo window).
  */
 import { exitOnConfigError } from '../src/entry';
 import { createPool } from '../src/db/pool';
