@@ -139,6 +139,7 @@ const BODY_TYPES: [prefix: string, types: string[]][] = [
   ['/v1/', ['application/json', '+json']],
   // The link pages' buttons post forms; an app may post the same token as JSON.
   ['/verify-email', ['application/x-www-form-urlencoded', 'application/json', '+json']],
+  ['/undo-email-change', ['application/x-www-form-urlencoded', 'application/json', '+json']],
 ];
 
 /** Refuses a request body whose Content-Type the route does not read (415 UNSUPPORTED_MEDIA_TYPE). */

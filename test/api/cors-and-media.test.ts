@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, type ApiClient } from '../helpers/http';
+import { serviceEnv, startApi } from '../helpers/services';
+import { freePort } from '../../src/dev/ports';
 
 const APP = 'https://app.example.com';
 
@@ -33,6 +35,21 @@ describe('CORS on the /v1 API only (CORS_ORIGINS, issue #11)', () => {
     expect(me.headers.get('access-control-expose-headers')).toContain('WWW-Authenticate');
   });
 
+  it('without CORS_ORIGINS no origin is allowed', async () => {
+    const port = await freePort();
+    const plain = await startApi(serviceEnv({ smtpUrl: stack.smtp.url, port }));
+    try {
+      expect(plain.config.corsOrigins).toEqual([]);
+      const res = await fetch(`${plain.baseUrl}/v1/email/change`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST' } });
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+      const me = await apiClient(plain.baseUrl).get('/v1/me', { headers: { origin: APP } });
+      expect(me.status).toBe(401);
+      expect(me.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('another origin, the link pages and the health checks get no CORS headers', async () => {
     expect((await preflight('/v1/email/change', 'https://evil.example.net')).headers.get('access-control-allow-origin')).toBeNull();
     expect((await api.get('/v1/me', { headers: { origin: 'https://evil.example.net' } })).headers.get('access-control-allow-origin')).toBeNull();
@@ -59,9 +76,15 @@ describe('415 for a body the route does not read', () => {
     const form = await api.post('/verify-email', { raw: 'token=abc', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(form.status).toBe(400);
     expect(form.headers.get('content-type')).toMatch(/text\/html/);
-    const text = await api.post('/verify-email', { raw: 'token=abc', headers: { 'content-type': 'text/plain' } });
-    expect(text.status).toBe(415);
-    expect(text.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    for (const page of ['/verify-email', '/verify-email/resend', '/undo-email-change']) {
+      const text = await api.post(page, { raw: 'token=abc', headers: { 'content-type': 'text/plain' } });
+      expect(text.status, page).toBe(415);
+      expect(text.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    }
+    const undo = await api.post('/undo-email-change', { raw: 'token=abc', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(undo.status).toBe(400); // read, and not a valid link
+    expect(undo.headers.get('content-type')).toMatch(/text\/html/);
+    expect((await api.post('/undo-email-change', { json: { token: 'abc' } })).status).toBe(400);
   });
 });
 

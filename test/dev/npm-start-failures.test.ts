@@ -9,10 +9,10 @@ import { LOCK_FILE } from '../../src/dev/stack-guard';
 import { apiClient } from '../helpers/http';
 import { ROOT, cloneInto, processesMentioning, spawnNpmStart, startEmbedded, stop, waitUntilGone, type NpmStart } from './npm-start-process';
 
-/** True while something accepts connections on 127.0.0.1:port. */
-const listening = (port: number) =>
+/** True while something accepts connections on host:port. */
+const listening = (port: number, host = '127.0.0.1') =>
   new Promise<boolean>((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+    const socket = net.connect({ host, port }, () => {
       socket.destroy();
       resolve(true);
     });
@@ -146,7 +146,7 @@ describe('npm start cannot strand anything', () => {
     }
   });
 
-  it('kill -9 of the real `npm start` (npm → sh → node): node notices, and Temporal, PostgreSQL and the API are gone within seconds; the next start works', { timeout: 240_000 }, async () => {
+  it('kill -9 of the real `npm start` (npm → sh → node): node notices, and Temporal, PostgreSQL and the API are gone within seconds; the next start works (HOST widens where it listens)', { timeout: 240_000 }, async () => {
     const dataDir = freshDataDir('npm-sigkill');
     const env = await portsEnv(dataDir);
     const first = await startEmbedded(env, ROOT, { throughNpm: true });
@@ -157,6 +157,8 @@ describe('npm start cannot strand anything', () => {
     const postgresPort = Number(/PostgreSQL {5}embedded \(127\.0\.0\.1:(\d+)\)/.exec(first.stdout())![1]);
     const ports = [Number(env.PORT), Number(env.TEMPORAL_UI_PORT), temporalPort, postgresPort];
     for (const port of ports) expect(await listening(port), `port ${port} before`).toBe(true);
+    // Without HOST the API is on 127.0.0.1 only: another loopback address (or the network) reaches nothing.
+    expect(await listening(Number(env.PORT), '127.0.0.2')).toBe(false);
 
     process.kill(first.child.pid!, 'SIGKILL'); // npm only: sh and node live on, reparented
     await first.exited;
@@ -168,10 +170,12 @@ describe('npm start cannot strand anything', () => {
     expect(first.stderr()).toContain(`stopping: the process that launched this one (pid `);
     expect(fs.existsSync(path.join(dataDir, LOCK_FILE))).toBe(false);
 
-    const next = await startEmbedded(env, ROOT, { throughNpm: true });
+    const next = await startEmbedded({ ...env, HOST: '0.0.0.0' }, ROOT, { throughNpm: true });
     running.push(next);
     expect(next.stderr()).toBe('');
     expect((await apiClient(`http://127.0.0.1:${env.PORT}`).get('/readyz')).status).toBe(200);
+    // HOST=0.0.0.0: every address of the machine.
+    expect((await apiClient(`http://127.0.0.2:${env.PORT}`).get('/readyz')).status).toBe(200);
     await ctrlC(next);
     expect(await waitUntilGone(dataDir, 10_000)).toEqual([]);
   });
