@@ -235,6 +235,30 @@ export function createOpenApiDocument() {
           },
         }),
       },
+      '/undo-email-change': {
+        get: op('The undo link ("this wasn\'t me") in the notice to the previous address: a page with an Undo button; consumes nothing (issue #15)', {
+          requestParams: { query: s.linkTokenQuery },
+          responses: {
+            '200': linkPage('Undo, or already undone'),
+            '400': linkPage('Not a valid link'),
+            '409': linkPage('Cannot be undone: the previous address is now verified on another account'),
+            '410': linkPage('The time to undo has passed'),
+            '503': { ...linkPage('Try again in a moment'), headers: retryAfter },
+          },
+        }),
+        post: op('The Undo button (form): restores the previous address, signs every session out and pauses changes (REVERT_LOCK)', {
+          requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: s.linkTokenForm } } },
+          responses: {
+            '200': linkPage('Undone (or already undone)'),
+            '400': linkPage('Not a valid link'),
+            '409': linkPage('Cannot be undone: the previous address is now verified on another account'),
+            '410': linkPage('The time to undo has passed'),
+            '413': error('PAYLOAD_TOO_LARGE'),
+            '415': error('UNSUPPORTED_MEDIA_TYPE'),
+            '503': { ...linkPage('Try again in a moment'), headers: retryAfter },
+          },
+        }),
+      },
       '/healthz': { get: op('Liveness: the process is up (R-OPS)', { responses: { '200': ok('Up', s.health) } }) },
       '/readyz': {
         get: op('Readiness: PostgreSQL and Temporal answer (R-OPS)', {

@@ -122,8 +122,9 @@ describe('R-ME accounts over HTTP', () => {
     });
 
     it('an unknown route → 404 NOT_FOUND, a wrong method → 405', async () => {
-      expectError(await api.get('/v1/nothing-here'), 404, 'NOT_FOUND');
-      expectError(await api.request('PUT', '/v1/me'), 405, 'METHOD_NOT_ALLOWED');
+      // Routes the document does not have, on purpose: outside the OpenAPI check.
+      expectError(await api.get('/v1/nothing-here', { contract: false }), 404, 'NOT_FOUND');
+      expectError(await api.request('PUT', '/v1/me', { contract: false }), 405, 'METHOD_NOT_ALLOWED');
     });
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
-import { apiClient, signedInUser, type ApiClient } from '../helpers/http';
+import { apiClient, call, signedInUser, type ApiClient } from '../helpers/http';
 import { serviceEnv, startApi } from '../helpers/services';
 import { freePort } from '../../src/dev/ports';
 
@@ -14,9 +14,8 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-const preflight = (path: string, origin: string) =>
-  fetch(`${stack.baseUrl}${path}`, {
-    method: 'OPTIONS',
+const preflight = (path: string, origin: string, baseUrl = stack.baseUrl) =>
+  call(baseUrl, 'OPTIONS', path, {
     headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, idempotency-key' },
   });
 
@@ -40,7 +39,7 @@ describe('CORS on the /v1 API only (CORS_ORIGINS, issue #11)', () => {
     const plain = await startApi(serviceEnv({ smtpUrl: stack.smtp.url, port }));
     try {
       expect(plain.config.corsOrigins).toEqual([]);
-      const res = await fetch(`${plain.baseUrl}/v1/email/change`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST' } });
+      const res = await preflight('/v1/email/change', APP, plain.baseUrl);
       expect(res.headers.get('access-control-allow-origin')).toBeNull();
       const me = await apiClient(plain.baseUrl).get('/v1/me', { headers: { origin: APP } });
       expect(me.status).toBe(401);

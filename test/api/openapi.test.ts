@@ -37,7 +37,7 @@ describe('the OpenAPI document (issue #11)', () => {
     expect(Object.keys(document.paths ?? {}).sort()).toEqual(
       [
         '/v1/users', '/v1/sessions', '/v1/me', '/v1/email/availability', '/v1/email/change', '/v1/email/change/events', '/v1/email/change/resend', '/v1/email/verify',
-        '/v1/devices', '/v1/devices/{id}', '/v1/auth/challenges', '/verify-email', '/verify-email/resend', '/healthz', '/readyz',
+        '/v1/devices', '/v1/devices/{id}', '/v1/auth/challenges', '/verify-email', '/verify-email/resend', '/undo-email-change', '/healthz', '/readyz',
       ].sort(),
     );
     expect(document.components?.securitySchemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
@@ -55,9 +55,9 @@ describe('the OpenAPI document (issue #11)', () => {
     expect(sources.length).toBeGreaterThanOrEqual(3);
     for (const source of sources) {
       expect(source, 'served from this origin').toMatch(/^\/docs\//);
-      const asset = await fetch(`${stack.baseUrl}${source}`);
+      const asset = await api.get(source);
       expect(asset.status, source).toBe(200);
-      expect((await asset.text()).length).toBeGreaterThan(source.endsWith('init.js') ? 50 : 10_000);
+      expect(asset.text.length).toBeGreaterThan(source.endsWith('init.js') ? 50 : 10_000);
     }
   });
 
@@ -71,6 +71,23 @@ describe('the OpenAPI document (issue #11)', () => {
     expect(openApiProblems('GET', '/v1/me', { status: 418, headers, body: {} })[0]).toMatch(/status not in the OpenAPI document/);
     expect(openApiProblems('GET', '/healthz', { status: 200, headers, body: { status: 'fine' } })[0]).toMatch(/does not match/);
     expect(openApiProblems('GET', '/healthz', { status: 200, headers, body: { status: 'ok' } })).toEqual([]);
+  });
+
+  it('an API or link-page answer the document does not describe is caught; HEAD is judged as GET; other paths and CORS preflights are not judged', () => {
+    const json = new Headers({ 'content-type': 'application/json' });
+    const html = new Headers({ 'content-type': 'text/html; charset=utf-8' });
+    const notFound = { status: 404, headers: json, body: { error: { code: 'NOT_FOUND', message: 'No route' } } };
+    expect(openApiProblems('GET', '/v1/nowhere', notFound)).toEqual(['GET /v1/nowhere → 404: the path is not in the OpenAPI document']);
+    expect(openApiProblems('PUT', '/v1/me', { ...notFound, status: 405 })).toEqual(['PUT /v1/me → 405: PUT /v1/me is not in the OpenAPI document']);
+    expect(openApiProblems('GET', '/undo-email-change/extra', { status: 404, headers: json, body: {} })).toHaveLength(1);
+    expect(openApiProblems('GET', '/verify-email/resend?token=x', { status: 405, headers: json, body: {} })).toHaveLength(1);
+    expect(openApiProblems('GET', '/undo-email-change?token=x', { status: 400, headers: html, body: '<html>' })).toEqual([]);
+    expect(openApiProblems('HEAD', '/verify-email?token=x', { status: 200, headers: html, body: '' })).toEqual([]);
+    expect(openApiProblems('HEAD', '/v1/me', { status: 200, headers: json, body: '' })).toEqual([]);
+    expect(openApiProblems('HEAD', '/verify-email?token=x', { status: 418, headers: html, body: '' })[0]).toMatch(/status not in the OpenAPI document/);
+    expect(openApiProblems('GET', '/dev/outbox', { status: 200, headers: html, body: '' })).toEqual([]);
+    expect(openApiProblems('GET', '/nowhere', notFound)).toEqual([]);
+    expect(openApiProblems('OPTIONS', '/v1/email/change', { status: 204, headers: new Headers(), body: '' })).toEqual([]);
   });
 });
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportTemplates } from '../../src/i18n/templates';
 import { maskEmail } from '../../src/mail/templates';
 import { startStack, type TestStack } from '../helpers/stack';
-import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
+import { apiClient, call, contractStats, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
 import { linkIn, startChange, tokenOf, userWithVerifiedEmail } from '../helpers/flow';
 
 /**
@@ -34,9 +34,10 @@ afterAll(async () => {
 });
 
 const h1 = (html: string) => /<h1>(.*?)<\/h1>/.exec(html)?.[1];
-const open = (link: string, headers: Record<string, string> = {}) => fetch(link, { headers });
+// Through call(), so every page is checked against the OpenAPI document too.
+const open = (link: string, headers: Record<string, string> = {}) => call(link, 'GET', '', { headers });
 const press = (action: string, token: string, headers: Record<string, string> = {}) =>
-  fetch(`${stack.baseUrl}${action}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams({ token }).toString() });
+  call(stack.baseUrl, 'POST', action, { headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, raw: new URLSearchParams({ token }).toString() });
 
 /** Signs up with a stored language and time zone, as POST /v1/users accepts them. */
 async function userWithLocale(locale: string, timeZone?: string): Promise<TestUser> {
@@ -63,7 +64,7 @@ describe('branding and return paths on every page and mail', () => {
     const { oldEmail, newEmail, newMail, oldMail, newLink, oldLink } = await pendingUpdate('brand');
 
     const oldPage = await open(oldLink);
-    const oldHtml = await oldPage.text();
+    const oldHtml = oldPage.text;
     expect(oldPage.status).toBe(200);
     expect(h1(oldHtml)).toBe('Confirm the change of your account email');
     expect(oldHtml).toContain(`Your Himal Wallet account is asking to change its email address from <strong>${maskEmail(oldEmail)}</strong> to <strong>${maskEmail(newEmail)}</strong>.`);
@@ -71,7 +72,7 @@ describe('branding and return paths on every page and mail', () => {
     expect(oldHtml).not.toContain(oldEmail);
 
     const newPage = await open(newLink);
-    const newHtml = await newPage.text();
+    const newHtml = newPage.text;
     expect(h1(newHtml)).toBe('Confirm your email address');
     expect(newHtml).toContain(`Confirm <strong>${newEmail}</strong> as the new email address of your Himal Wallet account.`);
     expect(newHtml).toMatch(/This link works until <strong>\w{3}, \d{2} \w{3} \d{4}, \d{2}:\d{2} UTC<\/strong>\./);
@@ -99,13 +100,13 @@ describe('branding and return paths on every page and mail', () => {
 
   it('the old address confirming first hears "one step left"; the new one confirming last hears it now uses that address', async () => {
     const { user, oldEmail, newEmail, newLink, oldLink } = await pendingUpdate('old-first');
-    const first = await (await press('/verify-email', tokenOf(oldLink))).text();
+    const first = (await press('/verify-email', tokenOf(oldLink))).text;
     expect(h1(first)).toBe('Confirmed, one step left');
     expect(first).toContain(`the first of two confirmations. It completes once the new address, <strong>${maskEmail(newEmail)}</strong>, is confirmed`);
     expect(first).toContain('Until then, your account keeps its current email address.');
     expect((await api.get('/v1/me', { token: user.token })).body.email).toBe(oldEmail);
 
-    const last = await (await press('/verify-email', tokenOf(newLink))).text();
+    const last = (await press('/verify-email', tokenOf(newLink))).text;
     expect(h1(last)).toBe('Your email address is confirmed');
     expect(last).toContain(`Your Himal Wallet account now uses <strong>${newEmail}</strong>.`);
     expect((await api.get('/v1/me', { token: user.token })).body.email).toBe(newEmail);
@@ -113,13 +114,13 @@ describe('branding and return paths on every page and mail', () => {
 
   it('the old address confirming last is told the change is complete and to which address, not that it is the account\'s address', async () => {
     const { user, oldEmail, newEmail, newLink, oldLink } = await pendingUpdate('old-last');
-    const first = await (await press('/verify-email', tokenOf(newLink))).text();
+    const first = (await press('/verify-email', tokenOf(newLink))).text;
     expect(h1(first)).toBe('Confirmed, one step left');
     expect(first).toContain(`<strong>${newEmail}</strong> is confirmed: the first of two confirmations.`);
     expect(first).toContain(`the link we sent to your current address, <strong>${maskEmail(oldEmail)}</strong>`);
 
     const last = await press('/verify-email', tokenOf(oldLink));
-    const html = await last.text();
+    const html = last.text;
     expect(last.status).toBe(200);
     expect(h1(html)).toBe('The email change is complete');
     expect(html).toContain(`Your Himal Wallet account now uses <strong>${maskEmail(newEmail)}</strong>; this address no longer receives mail for the account.`);
@@ -138,7 +139,7 @@ describe('branding and return paths on every page and mail', () => {
     await startChange(api, user, email);
     const token = tokenOf(linkIn(await stack.smtp.waitForMessage(email)));
     const res = await press('/verify-email/resend', token);
-    const html = await res.text();
+    const html = res.text;
     expect(res.status).toBe(429);
     expect(h1(html)).toBe('Please wait');
     const wait = /You can ask again in <strong>(\d+) seconds?<\/strong>, at <strong>\w{3}, \d{2} \w{3} \d{4}, \d{2}:\d{2} UTC<\/strong>\./.exec(html);
@@ -165,14 +166,14 @@ describe('the reader\'s language and time zone', () => {
     expect(mail.html).toContain('<html lang="ne">');
 
     const page = await open(linkIn(mail), { 'accept-language': 'en-US,en;q=0.9' });
-    const html = await page.text();
+    const html = page.text;
     expect(page.headers.get('content-language')).toBe('ne');
     expect(html).toContain('<html lang="ne">');
     expect(h1(html)).toBe('आफ्नो इमेल ठेगाना पुष्टि गर्नुहोस्');
     expect(html).toContain(`<strong>${email}</strong> लाई आफ्नो Himal Wallet खाताको इमेल ठेगानाको रूपमा पुष्टि गर्नुहोस्।`);
     expect(html).toContain('>Himal Wallet मा फर्कनुहोस्</a>');
 
-    const done = await (await press('/verify-email', tokenOf(linkIn(mail)), { 'accept-language': 'en' })).text();
+    const done = (await press('/verify-email', tokenOf(linkIn(mail)), { 'accept-language': 'en' })).text;
     expect(h1(done)).toBe('तपाईंको इमेल ठेगाना पुष्टि भयो');
     expect(done).toContain(`तपाईंको Himal Wallet खाताले अब <strong>${email}</strong> प्रयोग गर्छ।`);
   });
@@ -188,11 +189,11 @@ describe('the reader\'s language and time zone', () => {
     const nepali = await open(linkIn(mail), { 'accept-language': 'ne-NP,ne;q=0.9,en;q=0.8' });
     expect(nepali.headers.get('content-language')).toBe('ne');
     expect(nepali.headers.get('vary')).toMatch(/Accept-Language/i);
-    expect(h1(await nepali.text())).toBe('आफ्नो इमेल ठेगाना पुष्टि गर्नुहोस्');
-    expect(h1(await (await open(linkIn(mail), { 'accept-language': 'de-DE, fr;q=0.8' })).text())).toBe('Confirm your email address');
-    expect(h1(await (await open(linkIn(mail))).text())).toBe('Confirm your email address');
+    expect(h1(nepali.text)).toBe('आफ्नो इमेल ठेगाना पुष्टि गर्नुहोस्');
+    expect(h1((await open(linkIn(mail), { 'accept-language': 'de-DE, fr;q=0.8' })).text)).toBe('Confirm your email address');
+    expect(h1((await open(linkIn(mail))).text)).toBe('Confirm your email address');
     // A page without a valid link knows no account: the browser's language.
-    expect(h1(await (await open(`${stack.baseUrl}/verify-email?token=nonsense`, { 'accept-language': 'ne' })).text())).toBe('यो लिङ्क मान्य छैन');
+    expect(h1((await open(`${stack.baseUrl}/verify-email?token=nonsense`, { 'accept-language': 'ne' })).text)).toBe('यो लिङ्क मान्य छैन');
 
     const patched = await api.request('PATCH', '/v1/me', { token: user.token, json: { locale: 'ne', timeZone: 'Asia/Kathmandu' } });
     expect(patched.status, patched.text).toBe(200);
@@ -218,5 +219,16 @@ describe('the reader\'s language and time zone', () => {
     expect((await api.request('PATCH', '/v1/me', { json: { locale: 'ne' } })).status).toBe(401);
     const refused = await api.post('/v1/users', { json: { username: `bad_locale_${Date.now()}`, password: 'correct horse battery staple', locale: 'xx_YY!' } });
     expect(refused.status).toBe(400);
+  });
+});
+
+describe('the OpenAPI check covers every test file (issue #11)', () => {
+  it('the pages here are checked against the document, and an undocumented API path fails the call', async () => {
+    const before = contractStats.checked;
+    expect((await open(`${stack.baseUrl}/verify-email?token=nonsense`)).status).toBe(400);
+    expect((await press('/undo-email-change', 'nonsense')).status).toBe(400);
+    expect(contractStats.checked).toBe(before + 2);
+    await expect(api.get('/v1/nowhere')).rejects.toThrow(/GET \/v1\/nowhere → 404: the path is not in the OpenAPI document/);
+    expect((await api.get('/v1/nowhere', { contract: false })).status).toBe(404);
   });
 });
