@@ -27,6 +27,7 @@ const common = {
   '415': error('UNSUPPORTED_MEDIA_TYPE'),
   '503': error("UNAVAILABLE: PostgreSQL, Temporal or the identity provider's keys cannot be reached", retryAfter),
 };
+const builtinOff = error("NOT_FOUND: built-in accounts are turned off (AUTH_BUILTIN_ACCOUNTS=false); users sign in with the app's identity provider");
 const signedIn = { security: [{ bearer: [] }], responses: { '401': unauthorized } };
 const idempotencyKey = z.object({
   'Idempotency-Key': z
@@ -65,6 +66,7 @@ export function createOpenApiDocument() {
           responses: {
             ...common,
             '201': ok('The account; an email given here is stored unverified', s.userCreated),
+            '404': builtinOff,
             '409': error('USERNAME_TAKEN'),
             '429': error('RATE_LIMITED', retryAfter),
           },
@@ -76,6 +78,7 @@ export function createOpenApiDocument() {
           responses: {
             ...common,
             '201': ok('A bearer session token', s.session),
+            '404': builtinOff,
             '401': error('UNAUTHENTICATED: wrong username or password, or a locked account (one answer for all)', z.object({ 'WWW-Authenticate': z.string() })),
             '429': error('RATE_LIMITED (sign-in back-off)', retryAfter),
           },

@@ -45,6 +45,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_FOUND: built-in accounts are turned off (AUTH_BUILTIN_ACCOUNTS=false); users sign in with the app's identity provider */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description USERNAME_TAKEN */
                 409: {
                     headers: {
@@ -147,6 +156,15 @@ export interface paths {
                 401: {
                     headers: {
                         "WWW-Authenticate": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_FOUND: built-in accounts are turned off (AUTH_BUILTIN_ACCOUNTS=false); users sign in with the app's identity provider */
+                404: {
+                    headers: {
                         [name: string]: unknown;
                     };
                     content: {
@@ -1951,7 +1969,9 @@ export interface components {
             state: "REQUESTED" | "APPROVED" | "DECLINED" | "EXPIRED" | "CANCELLED" | "SUPERSEDED";
             /** @enum {string} */
             kind: "ADD" | "UPDATE";
-            newEmail: string;
+            /** @description null only once the account's address history was erased (docs/privacy.md) */
+            newEmail: string | null;
+            /** @description null for an ADD, and once the address history was erased */
             oldEmail: string | null;
             confirmations: {
                 new: boolean;
@@ -2011,7 +2031,9 @@ export interface components {
             state: "REQUESTED" | "APPROVED" | "DECLINED" | "EXPIRED" | "CANCELLED" | "SUPERSEDED";
             /** @enum {string} */
             kind: "ADD" | "UPDATE";
-            newEmail: string;
+            /** @description null only once the account's address history was erased (docs/privacy.md) */
+            newEmail: string | null;
+            /** @description null for an ADD, and once the address history was erased */
             oldEmail: string | null;
             confirmations: {
                 new: boolean;
