@@ -3,5 +3,5 @@
 import { resolveTemporalCli, resolveTimeSkippingServer } from '../src/dev/temporal';
 
 const cli = resolveTemporalCli(process.env.TEMPORAL_CLI_PATH || undefined);
-console.log(cli.source === 'sdk-download' ? 'Temporal CLI: none found; @temporalio/testing will download it' : `Temporal CLI: ${cli.path} (from ${cli.source})`);
+console.log(`Temporal CLI: ${cli.path} (from ${cli.source})`);
 console.log(`Temporal time-skipping test server: ${resolveTimeSkippingServer()}`);

