@@ -53,9 +53,9 @@ describe('R-CONFLICT', () => {
       expect(state.rows[0].reason).toMatch(/another account/);
       const loserUser = loser.change.id === changeA.id ? a : b;
       expect((await api.get('/v1/email/change', { token: loserUser.token })).body.change).toMatchObject({ state: 'DECLINED', reasonCode: 'EMAIL_TAKEN' });
-      const page = await fetch(`${stack.baseUrl}/verify-email?token=${loser.token}`);
+      const page = await api.get(`/verify-email?token=${loser.token}`);
       expect(page.status).toBe(409);
-      expect(await page.text()).toContain('This address belongs to another account');
+      expect(page.text).toContain('This address belongs to another account');
     }
   });
 
@@ -101,9 +101,9 @@ describe('R-TOKEN bad tokens change nothing', () => {
       expect(res.body.error.code, name).toBe(code);
     }
     for (const bad of [flip(token, 10), token.slice(0, 20), 'garbage', '']) {
-      const page = await fetch(`${stack.baseUrl}/verify-email?token=${encodeURIComponent(bad)}`);
+      const page = await api.get(`/verify-email?token=${encodeURIComponent(bad)}`);
       expect(page.status).toBe(400);
-      expect(await page.text()).toContain('This link is not valid');
+      expect(page.text).toContain('This link is not valid');
     }
     expect((await api.get('/v1/email/change', { token: user.token })).body.change).toMatchObject({ state: 'REQUESTED', confirmations: { new: false } });
 
@@ -123,13 +123,13 @@ describe('R-TOKEN bad tokens change nothing', () => {
   });
 
   it('a GET with no token, a HEAD, and a POST without a token confirm nothing', async () => {
-    expect((await fetch(`${stack.baseUrl}/verify-email`)).status).toBe(400);
+    expect((await api.get('/verify-email')).status).toBe(400);
     const user = await signedInUser(api);
     const email = uniqueEmail('head');
     await startChange(api, user, email);
     const token = await tokenFromMail(stack.smtp, email);
-    expect((await fetch(`${stack.baseUrl}/verify-email?token=${token}`, { method: 'HEAD' })).status).toBe(200);
-    const post = await fetch(`${stack.baseUrl}/verify-email`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    expect((await api.request('HEAD', `/verify-email?token=${token}`)).status).toBe(200);
+    const post = await api.post('/verify-email', { raw: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(post.status).toBe(400);
     expect((await api.get('/v1/email/change', { token: user.token })).body.change.confirmations.new).toBe(false);
   });

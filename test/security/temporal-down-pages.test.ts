@@ -3,7 +3,7 @@ import { startStack, type TestStack } from '../helpers/stack';
 import { startExtraApi, type FaultApi } from '../helpers/services';
 import { startReplyDroppingProxy, type ReplyDroppingProxy } from '../helpers/reply-dropping-proxy';
 import { freePort } from '../../src/dev/ports';
-import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
+import { apiClient, call, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
 import { linkIn, startChange } from '../helpers/flow';
 
 /**
@@ -34,9 +34,9 @@ afterAll(async () => {
 const PROBE_DEADLINE_MS = 2_000;
 
 /** Time a call; the bound asserted below is the API's own deadline contract, not a speed claim. */
-async function timed<T>(call: () => Promise<T>): Promise<[T, number]> {
+async function timed<T>(request: () => Promise<T>): Promise<[T, number]> {
   const started = Date.now();
-  const result = await call();
+  const result = await request();
   return [result, Date.now() - started];
 }
 
@@ -48,8 +48,8 @@ describe.each(['refused', 'silent'])('Temporal %s', (how) => {
     const link = new URL(linkIn(await stack.smtp.waitForMessage(email)));
     const base = downApis[how]!.baseUrl;
 
-    const [page, ms] = await timed(() => fetch(`${base}/verify-email${link.search}`));
-    const html = await page.text();
+    const [page, ms] = await timed(() => call(base, 'GET', `/verify-email${link.search}`));
+    const html = page.text;
     expect(page.status).toBe(503);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(page.headers.get('retry-after')).toBeTruthy();
@@ -57,19 +57,18 @@ describe.each(['refused', 'silent'])('Temporal %s', (how) => {
     expect(html).not.toMatch(/finished|start over/i);
     expect(ms).toBeLessThan(8_000);
 
-    const button = await fetch(`${base}/verify-email`, {
-      method: 'POST',
+    const button = await call(base, 'POST', '/verify-email', {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: link.searchParams.get('token')! }).toString(),
+      raw: new URLSearchParams({ token: link.searchParams.get('token')! }).toString(),
     });
     expect(button.status).toBe(503);
     expect(button.headers.get('content-type')).toMatch(/text\/html/);
-    expect(await button.text()).toContain('Please try again in a moment');
+    expect(button.text).toContain('Please try again in a moment');
 
     const row = await stack.pool.query('SELECT state FROM email_change_requests WHERE id = $1', [change.id]);
     expect(row.rows[0].state).toBe('REQUESTED');
     // Back on a working API the same link still works.
-    expect((await fetch(link)).status).toBe(200);
+    expect((await call(link.origin, 'GET', `${link.pathname}${link.search}`)).status).toBe(200);
   });
 
   it('/readyz answers 503 within its 2 s probe deadline', async () => {
@@ -87,7 +86,7 @@ describe.each(['refused', 'silent'])('Temporal %s', (how) => {
 describe('framing (issue #9 item 12)', () => {
   it('link pages and JSON answers forbid framing', async () => {
     for (const path of ['/verify-email?token=x', '/healthz', '/v1/me']) {
-      const res = await fetch(`${stack.baseUrl}${path}`);
+      const res = await call(stack.baseUrl, 'GET', path);
       expect(res.headers.get('x-frame-options')).toBe('DENY');
       expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
     }
