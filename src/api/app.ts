@@ -22,7 +22,7 @@ import { RateLimits } from '../auth/rate-limits';
 import { SignIn } from '../auth/sign-in';
 import { SignInThrottle } from '../auth/sign-in-throttle';
 import { EmailChangeService } from '../email-change/service';
-import { Reconciler, SWEEP_INTERVAL_MS } from '../email-change/reconcile';
+import { SWEEP_INTERVAL_MS } from '../email-change/reconcile';
 import { Devices } from '../accounts/devices';
 import { ExternalIdentities } from '../accounts/external-identities';
 import { Reauthentication } from '../accounts/reauth';
@@ -65,8 +65,9 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   const devices = new Devices(deps.pool);
   const reauth = new Reauthentication(deps.pool, accounts, devices, guard);
   const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, reauth, limits);
-  // Issue #13: rows whose run ended without recording it are closed even if nobody reads them (one API at a time).
-  new Reconciler(deps.pool, deps.temporal).startTimer(SWEEP_INTERVAL_MS, deps.log);
+  // Issue #13: rows whose run ended without recording it are closed even if nobody reads them.
+  const stopReconciling = emailChange.startReconciling(SWEEP_INTERVAL_MS, deps.log);
+  app.once('shutdown', stopReconciling);
 
   const metrics = createApiMetrics();
   app.use(requestContext(deps.log));

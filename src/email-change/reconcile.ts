@@ -5,6 +5,7 @@ import type { Logger } from '../log';
 import { workflowIdFor } from '../workflows/messages';
 import { callTemporal } from './temporal-call';
 import { RequestRows, type RequestRow } from './requests';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 /**
  * Issue #13: a request row follows its run's real end. A row is REQUESTED only while its run is open;
@@ -57,10 +58,25 @@ export function verdictOf(row: Pick<RequestRow, 'createdAt'>, run: RunFacts): Ve
 /** How many "run seen open" facts a process keeps for status reads (a few MB at most). */
 const OPEN_SEEN_MAX = 50_000;
 
+/**
+ * How often each API process asks Temporal's visibility for runs that closed while their state
+ * search attribute still said REQUESTED (terminated from the UI, timed out, failed): one List call
+ * finds them all, instead of a describe() per status read.
+ */
+export const WATCH_INTERVAL_MS = 1_000;
+/** Each pass looks this far back before the previous one: visibility may index a close late. */
+const WATCH_LOOKBACK_MS = 60_000;
+/** Status reads trust the watcher while its last good pass is this recent. */
+const WATCH_FRESH_MS = 5_000;
+
 export class Reconciler {
   private readonly rows: RequestRows;
   /** Row id → when its run was last seen open. */
   private readonly openSeen = new Map<string, number>();
+  /** Runs the watcher has handled (run id → close time), kept for the lookback so each is settled once. */
+  private readonly watchedRuns = new Map<string, number>();
+  private lastWatchOkAt = 0;
+  private lastWatchStartedAt = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -79,6 +95,38 @@ export class Reconciler {
       if (err instanceof WorkflowNotFoundError) return { workflowId, status: 'NOT_FOUND' };
       throw err;
     }
+  }
+
+  /** Whether status reads may trust a run seen open: the watcher below catches runs that end without recording it. */
+  get watching(): boolean {
+    return Date.now() - this.lastWatchOkAt < WATCH_FRESH_MS;
+  }
+
+  /**
+   * One watch pass: every run that closed while its state search attribute said REQUESTED (an
+   * operator's terminate, a run timeout, a failure; also a run replaced by a newer start) has its
+   * user's pending row settled against the latest run. Returns how many rows it closed.
+   */
+  async watchClosedRuns(log?: Logger): Promise<number> {
+    const startedAt = Date.now();
+    const since = new Date((this.lastWatchStartedAt || startedAt) - WATCH_LOOKBACK_MS).toISOString();
+    const query = `WorkflowType = 'emailChange' AND ${SEARCH_ATTRIBUTES.state.name} = 'REQUESTED' AND ExecutionStatus != 'Running' AND CloseTime >= '${since}'`;
+    let closed = 0;
+    for await (const run of this.temporal.workflow.list({ query })) {
+      if (this.watchedRuns.has(run.runId)) continue;
+      const userId = run.typedSearchAttributes.get(SEARCH_ATTRIBUTES.userId.key);
+      const row = userId ? await this.rows.current(userId) : undefined;
+      if (row?.state === 'REQUESTED') {
+        this.openSeen.delete(row.id);
+        if ((await this.settle(row, 5_000)).state !== 'REQUESTED') closed++;
+      }
+      this.watchedRuns.set(run.runId, run.closeTime?.getTime() ?? startedAt);
+    }
+    for (const [runId, at] of this.watchedRuns) if (at < startedAt - 2 * WATCH_LOOKBACK_MS) this.watchedRuns.delete(runId);
+    this.lastWatchStartedAt = startedAt;
+    this.lastWatchOkAt = Date.now();
+    if (closed) log?.info({ closed }, 'reconcile: closed request rows whose run had ended');
+    return closed;
   }
 
   /** A REQUESTED row as it stands once checked against its run: closed if the run is gone, else unchanged. */
@@ -143,7 +191,7 @@ export class Reconciler {
     });
   }
 
-  /** Sweeps every `intervalMs` in the background (unref'd); returns the stop function. */
+  /** Sweeps every `intervalMs` and watches for ended runs every WATCH_INTERVAL_MS, in the background (unref'd); returns the stop function. */
   startTimer(intervalMs: number, log: Logger): () => void {
     const timer = setInterval(() => {
       this.sweep(log).then(
@@ -152,7 +200,24 @@ export class Reconciler {
       );
     }, intervalMs);
     timer.unref();
-    return () => clearInterval(timer);
+    let stopped = false;
+    let watch: NodeJS.Timeout | undefined;
+    const nextWatch = () => {
+      if (stopped) return;
+      // One pass at a time: the next is scheduled when this one ends. A failed pass makes status reads check the run again.
+      watch = setTimeout(() => {
+        this.watchClosedRuns(log)
+          .catch((err: unknown) => log.debug({ err }, 'reconcile: watch pass failed'))
+          .finally(nextWatch);
+      }, WATCH_INTERVAL_MS);
+      watch.unref();
+    };
+    nextWatch();
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      clearTimeout(watch);
+    };
   }
 }
 

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { isGrpcServiceError, WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
+import type { Logger } from '../log';
 import { unavailable } from '../api/errors';
 import type { Accounts, User } from '../accounts/accounts';
 import type { LockStatus, ReauthGuard } from '../accounts/lockout';
@@ -166,6 +167,11 @@ export class EmailChangeService {
       },
     );
     return { change, lock: await this.guard.status(user.id) };
+  }
+
+  /** Issue #13: closes rows whose run ended without recording it, in the background; returns the stop function. */
+  startReconciling(sweepIntervalMs: number, log: Logger): () => void {
+    return this.reconciler.startTimer(sweepIntervalMs, log);
   }
 
   /**
@@ -387,7 +393,8 @@ export class EmailChangeService {
     if (!row) return null;
     if (row?.state === 'REQUESTED') {
       // A pending row whose run is gone is closed now; Temporal out of reach: the row is the answer.
-      const checked = await this.settled(row, STATUS_CHECK_DEADLINE_MS, STATUS_TRUSTS_OPEN_RUN_MS).catch((err: unknown) => {
+      const trustMs = this.reconciler.watching ? STATUS_TRUSTS_OPEN_RUN_WATCHED_MS : STATUS_TRUSTS_OPEN_RUN_MS;
+      const checked = await this.settled(row, STATUS_CHECK_DEADLINE_MS, trustMs).catch((err: unknown) => {
         if (err instanceof AppError) return row;
         throw err;
       });
@@ -409,6 +416,11 @@ export class EmailChangeService {
 
 /** A status read trusts "its run is open" this long: a run terminated from the UI shows as ended within it. */
 const STATUS_TRUSTS_OPEN_RUN_MS = 15_000;
+/**
+ * Issue #12: while the closed-run watcher (Reconciler.watchClosedRuns) works, it closes the row of a
+ * run that ends without recording it within seconds, so a read trusts a run seen open for longer.
+ */
+const STATUS_TRUSTS_OPEN_RUN_WATCHED_MS = 10 * 60_000;
 
 const WORKFLOW_REFUSALS: readonly string[] = Object.values(FailureType);
 const isWorkflowRefusal = (failure: ApplicationFailure) => failure.type != null && WORKFLOW_REFUSALS.includes(failure.type);

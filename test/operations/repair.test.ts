@@ -74,6 +74,24 @@ describe('a run terminated from the Temporal UI', () => {
     expect(next.state).toBe('REQUESTED');
   });
 
+  it('a run terminated after its status was read (reads then trust it open) is closed by the watcher within seconds, with no read at all', async () => {
+    const user = await signedInUser(api);
+    const change = await startChange(api, user, uniqueEmail('terminated-watched'));
+    expect((await api.get('/v1/email/change', { token: user.token })).body.change).toMatchObject({ id: change.id, state: 'REQUESTED' });
+    await stack.temporal.workflow.getHandle(workflowIdFor(user.id)).terminate('stuck, from the UI');
+    const terminatedAt = Date.now();
+
+    // Nobody reads: the API's watcher lists runs that closed while still REQUESTED, and closes their rows.
+    for (;;) {
+      if ((await row(change.id))?.state === 'CANCELLED') break;
+      if (Date.now() - terminatedAt > 10_000) throw new Error(`the row is still ${(await row(change.id))?.state} 10 s after the run was terminated`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    console.log(`[repair] a terminated run's row closed by the watcher ${Date.now() - terminatedAt} ms after the terminate`);
+    expect((await api.get('/v1/me', { token: user.token })).body.pendingChange).toBeNull();
+    expect((await api.get('/v1/email/change', { token: user.token })).body.change).toMatchObject({ id: change.id, state: 'CANCELLED', reasonCode: 'CANCELLED' });
+  });
+
   it('the link page closes the row too when it is the first to look', async () => {
     const user = await signedInUser(api);
     const email = uniqueEmail('terminated-link');
