@@ -201,13 +201,18 @@ export class Reconciler {
     }, intervalMs);
     timer.unref();
     let stopped = false;
+    let failing = false;
     let watch: NodeJS.Timeout | undefined;
     const nextWatch = () => {
       if (stopped) return;
       // One pass at a time: the next is scheduled when this one ends. A failed pass makes status reads check the run again.
       watch = setTimeout(() => {
         this.watchClosedRuns(log)
-          .catch((err: unknown) => log.debug({ err }, 'reconcile: watch pass failed'))
+          .then(() => (failing = false))
+          .catch((err: unknown) => {
+            if (!failing) log.warn({ err }, 'reconcile: cannot list ended runs; status reads check each run with Temporal until it works again');
+            failing = true;
+          })
           .finally(nextWatch);
       }, WATCH_INTERVAL_MS);
       watch.unref();
