@@ -7,6 +7,7 @@ import { startTemporalCluster, type TemporalCluster } from '../../src/dev/tempor
 import { createLogger } from '../../src/log';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient, type TestUser } from '../helpers/http';
 import { startChange, tokenFromMail, waitForStatus } from '../helpers/flow';
+import { workflowIdFor } from '../../src/workflows/messages';
 import { eventually, mapLimit, serviceEnv, sleep, startApi, startInProcessWorker, type FaultApi, type InProcessWorker } from '../helpers/services';
 
 /**
@@ -90,6 +91,14 @@ describe('the service on a real multi-process Temporal cluster', () => {
       return found.length === 2 ? found : undefined;
     }, 30_000, 'both runs in visibility');
     expect(runs).toHaveLength(2);
+  });
+
+  it("a run terminated by an operator has its row closed by the API's watch on the SQL visibility store, with no read", async () => {
+    const user = await signedInUser(http);
+    const change = await startChange(http, user, uniqueEmail('cluster-terminated'));
+    await api.temporal.workflow.getHandle(workflowIdFor(user.id)).terminate('stuck, from the UI');
+    const state = async () => (await api.pool.query<{ state: string }>('SELECT state FROM email_change_requests WHERE id = $1', [change.id])).rows[0]?.state;
+    expect(await eventually(async () => ((await state()) === 'CANCELLED' ? 'CANCELLED' : undefined), 15_000, 'the row closed by the watch')).toBe('CANCELLED');
   });
 
   it('completes concurrent flows (figures printed)', async () => {
