@@ -67,7 +67,8 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, reauth, limits);
   // Issue #13: rows whose run ended without recording it are closed even if nobody reads them.
   const stopReconciling = emailChange.startReconciling(SWEEP_INTERVAL_MS, deps.log);
-  app.once('shutdown', stopReconciling);
+  // A watch pass still retrying when the Temporal connection closes would throw from the SDK's retry timer.
+  app.once('shutdown', (pending?: Promise<void>[]) => pending?.push(stopReconciling()));
 
   const metrics = createApiMetrics();
   app.use(requestContext(deps.log));

@@ -14,7 +14,8 @@ import { shutdownTracing, tracingFor, type Tracing } from '../observability/trac
 export async function listen(deps: ApiDeps, port: number, host = '0.0.0.0'): Promise<http.Server> {
   const app = createApp(deps);
   const server = http.createServer(app.callback());
-  server.once('shutdown', () => app.emit('shutdown')); // long-lived responses (status streams) end first
+  // Long-lived responses (status streams) end first; background work hands back what to wait for.
+  server.once('shutdown', (pending: Promise<void>[]) => app.emit('shutdown', pending));
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
@@ -24,10 +25,13 @@ export async function listen(deps: ApiDeps, port: number, host = '0.0.0.0'): Pro
   return server;
 }
 
-export function closeServer(server: http.Server): Promise<void> {
-  server.emit('shutdown');
+/** Stops taking requests and resolves once they and the app's background work (a reconcile pass) ended: then the Temporal connection may close. */
+export async function closeServer(server: http.Server): Promise<void> {
+  const pending: Promise<void>[] = [];
+  server.emit('shutdown', pending);
   server.closeIdleConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await Promise.all(pending);
 }
 
 /**

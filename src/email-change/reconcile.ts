@@ -66,6 +66,8 @@ const OPEN_SEEN_MAX = 50_000;
 export const WATCH_INTERVAL_MS = 1_000;
 /** Each pass looks this far back before the previous one: visibility may index a close late. */
 const WATCH_LOOKBACK_MS = 60_000;
+/** How long one pass may ask visibility. */
+const WATCH_DEADLINE_MS = 5_000;
 /** Status reads trust the watcher while its last good pass is this recent. */
 const WATCH_FRESH_MS = 5_000;
 
@@ -111,9 +113,14 @@ export class Reconciler {
     const startedAt = Date.now();
     const since = new Date((this.lastWatchStartedAt || startedAt) - WATCH_LOOKBACK_MS).toISOString();
     const query = `WorkflowType = 'emailChange' AND ${SEARCH_ATTRIBUTES.state.name} = 'REQUESTED' AND ExecutionStatus != 'Running' AND CloseTime >= '${since}'`;
+    // Under a gRPC deadline and awaited to the end: no call (or retry of one) outlives the pass.
+    const ended = await this.temporal.connection.withDeadline(Date.now() + WATCH_DEADLINE_MS, async () => {
+      const runs = [];
+      for await (const run of this.temporal.workflow.list({ query })) if (!this.watchedRuns.has(run.runId)) runs.push(run);
+      return runs;
+    });
     let closed = 0;
-    for await (const run of this.temporal.workflow.list({ query })) {
-      if (this.watchedRuns.has(run.runId)) continue;
+    for (const run of ended) {
       const userId = run.typedSearchAttributes.get(SEARCH_ATTRIBUTES.userId.key);
       const row = userId ? await this.rows.current(userId) : undefined;
       if (row?.state === 'REQUESTED') {
@@ -191,8 +198,11 @@ export class Reconciler {
     });
   }
 
-  /** Sweeps every `intervalMs` and watches for ended runs every WATCH_INTERVAL_MS, in the background (unref'd); returns the stop function. */
-  startTimer(intervalMs: number, log: Logger): () => void {
+  /**
+   * Sweeps every `intervalMs` and watches for ended runs every WATCH_INTERVAL_MS, in the background
+   * (unref'd); returns the stop function, which resolves once a watch pass under way has ended.
+   */
+  startTimer(intervalMs: number, log: Logger): () => Promise<void> {
     const timer = setInterval(() => {
       this.sweep(log).then(
         (r) => r?.closed && log.info(r, 'reconcile: closed request rows whose run had ended'),
@@ -203,14 +213,15 @@ export class Reconciler {
     let stopped = false;
     let failing = false;
     let watch: NodeJS.Timeout | undefined;
+    let pass: Promise<void> = Promise.resolve();
     const nextWatch = () => {
       if (stopped) return;
       // One pass at a time: the next is scheduled when this one ends. A failed pass makes status reads check the run again.
       watch = setTimeout(() => {
-        this.watchClosedRuns(log)
-          .then(() => (failing = false))
+        pass = this.watchClosedRuns(log)
+          .then(() => void (failing = false))
           .catch((err: unknown) => {
-            if (!failing) log.warn({ err }, 'reconcile: cannot list ended runs; status reads check each run with Temporal until it works again');
+            if (!failing && !stopped) log.warn({ err }, 'reconcile: cannot list ended runs; status reads check each run with Temporal until it works again');
             failing = true;
           })
           .finally(nextWatch);
@@ -218,10 +229,11 @@ export class Reconciler {
       watch.unref();
     };
     nextWatch();
-    return () => {
+    return async () => {
       stopped = true;
       clearInterval(timer);
       clearTimeout(watch);
+      await pass;
     };
   }
 }

@@ -170,7 +170,7 @@ export class EmailChangeService {
   }
 
   /** Issue #13: closes rows whose run ended without recording it, in the background; returns the stop function. */
-  startReconciling(sweepIntervalMs: number, log: Logger): () => void {
+  startReconciling(sweepIntervalMs: number, log: Logger): () => Promise<void> {
     return this.reconciler.startTimer(sweepIntervalMs, log);
   }
 
