@@ -32,8 +32,13 @@ const RESTARTS = 3;
 const DOWN_MS = 4_000;
 const UP_MS = 6_000;
 const SHORT_TTL = '40s';
-/** How late a request may end after its deadline, not counting the time the server was down since. */
-const SLACK_MS = 10_000;
+/**
+ * How late a request may end after its deadline, not counting the time the server was down since:
+ * the worker's pollers back off while the server is away and its timers are processed in a burst
+ * when it returns (measured 2.0–10.1 s on the 2-core CI machine with two other test files running;
+ * the worst is printed). Beyond this a timer counts as lost, not late.
+ */
+const SLACK_MS = 20_000;
 
 let temporal: TemporalDevServer;
 let serverOptions: DevServerOptions;
