@@ -22,9 +22,14 @@ export function requestFingerprint(macKey: Buffer, method: string, path: string,
   return createHmac('sha256', macKey).update(`${method} ${path} ${JSON.stringify(asked)}`).digest('hex');
 }
 
-/** What a handler learns of its Idempotency-Key: `earlierTry` when an earlier try may have had its effect (it failed with 5xx, or its process died). */
+/**
+ * What a handler learns of its Idempotency-Key: `earlierTry` when an earlier try may have had its
+ * effect (it failed with 5xx, or its process died); `claim` names this use of the key, the same for
+ * every try of it and new once the key is used afresh (after it expired, or was released by a 4xx).
+ */
 export interface IdempotentTry {
   key: string;
+  claim: string;
   earlierTry: boolean;
 }
 
@@ -52,7 +57,7 @@ export function idempotent(pool: pg.Pool, macKey: Buffer): Koa.Middleware<AppSta
     const ref = { userId: ctx.state.user!.id, key, fingerprint: requestFingerprint(macKey, ctx.method, ctx.path, ctx.request.body) };
     const claim = await claimOrAnswer(pool, ref);
     if ('owner' in claim) {
-      ctx.state.idempotency = { key, earlierTry: claim.earlierTry };
+      ctx.state.idempotency = { key, claim: claim.claimedAt, earlierTry: claim.earlierTry };
       return runAsOwner(pool, ref, claim.owner, ctx, next);
     }
     ctx.status = claim.status;
@@ -62,20 +67,20 @@ export function idempotent(pool: pg.Pool, macKey: Buffer): Koa.Middleware<AppSta
 }
 
 /** Becomes the key's owner (a new or expired key, or a claim whose owner stopped renewing), or gets the stored answer. */
-async function claimOrAnswer(pool: pg.Pool, ref: KeyRef): Promise<{ owner: string; earlierTry: boolean } | { status: number; body: unknown }> {
+async function claimOrAnswer(pool: pg.Pool, ref: KeyRef): Promise<{ owner: string; claimedAt: string; earlierTry: boolean } | { status: number; body: unknown }> {
   const params = [ref.userId, ref.key, ref.fingerprint, randomUUID(), IDEMPOTENCY_LEASE_MS];
   const deadline = Date.now() + WAIT_FOR_FIRST_MS;
   for (;;) {
-    const claimed = await pool.query<{ owner: string }>(
+    const claimed = await pool.query<{ owner: string; claimedAt: Date }>(
       `INSERT INTO idempotency_keys AS k (user_id, key, fingerprint, owner, lease_until, expires_at)
        VALUES ($1, $2, $3, $4, clock_timestamp() + $5 * interval '1 millisecond', now() + interval '${KEY_TTL}')
        ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = $3, owner = $4, lease_until = EXCLUDED.lease_until,
          status_code = NULL, body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
        WHERE k.expires_at <= now()
-       RETURNING owner`,
+       RETURNING owner, created_at AS "claimedAt"`,
       params,
     );
-    if (claimed.rowCount) return { owner: claimed.rows[0]!.owner, earlierTry: false };
+    if (claimed.rowCount) return { owner: claimed.rows[0]!.owner, claimedAt: claimed.rows[0]!.claimedAt.toISOString(), earlierTry: false };
 
     const { rows } = await pool.query<{ fingerprint: string; status: number | null; body: unknown }>(
       'SELECT fingerprint, status_code AS status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2',
@@ -89,13 +94,13 @@ async function claimOrAnswer(pool: pg.Pool, ref: KeyRef): Promise<{ owner: strin
     if (row.status !== null) return { status: row.status, body: row.body };
 
     // The owner died or failed with 5xx (its lease lapsed or was given up): exactly one retry takes the claim over.
-    const takenOver = await pool.query<{ owner: string }>(
+    const takenOver = await pool.query<{ owner: string; claimedAt: Date }>(
       `UPDATE idempotency_keys SET owner = $4, lease_until = clock_timestamp() + $5 * interval '1 millisecond'
        WHERE user_id = $1 AND key = $2 AND fingerprint = $3 AND status_code IS NULL AND lease_until < clock_timestamp()
-       RETURNING owner`,
+       RETURNING owner, created_at AS "claimedAt"`,
       params,
     );
-    if (takenOver.rowCount) return { owner: takenOver.rows[0]!.owner, earlierTry: true };
+    if (takenOver.rowCount) return { owner: takenOver.rows[0]!.owner, claimedAt: takenOver.rows[0]!.claimedAt.toISOString(), earlierTry: true };
     if (Date.now() > deadline) {
       throw new AppError(409, 'IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed; retry shortly', undefined, { 'Retry-After': '2' });
     }
@@ -116,15 +121,21 @@ async function runAsOwner(pool: pg.Pool, ref: KeyRef, owner: string, ctx: Koa.Pa
       .catch(() => undefined); // a missed renewal only shortens the lease
   }, RENEW_EVERY_MS);
   let stored = false;
+  let status = 500;
   try {
     await next();
+    status = ctx.status;
     if (ctx.status >= 200 && ctx.status < 300) {
       await pool.query(`UPDATE idempotency_keys SET status_code = $4, body = $5 WHERE ${mine}`, [ref.userId, ref.key, owner, ctx.status, JSON.stringify(ctx.body)]);
       stored = true;
     }
+  } catch (err) {
+    // The error handler upstream turns it into the answer: a 4xx AppError, else a 5xx.
+    status = err instanceof AppError ? err.status : 500;
+    throw err;
   } finally {
     clearInterval(renew);
-    if (!stored && ctx.status >= 500) {
+    if (!stored && status >= 500) {
       await pool.query(`UPDATE idempotency_keys SET lease_until = clock_timestamp() - interval '1 millisecond' WHERE ${mine}`, [ref.userId, ref.key, owner]).catch(() => undefined);
     } else if (!stored) {
       await pool.query(`DELETE FROM idempotency_keys WHERE ${mine}`, [ref.userId, ref.key, owner]).catch(() => undefined);

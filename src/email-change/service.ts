@@ -99,7 +99,7 @@ export class EmailChangeService {
   async start(user: User, email: EmailAddress, proof: ReauthProof, meta: { ip?: string; userAgent?: string; sessionId?: string; idempotency?: IdempotentTry }): Promise<{ change: ChangeStatus; lock: LockStatus }> {
     // Issue #13: a try retried under its Idempotency-Key after an unknown outcome (503, a crashed API) answers
     // the change the earlier try started, if it did, as the first answer would have (nothing GET would not show).
-    const changeId = meta.idempotency ? changeIdFor(user.id, meta.idempotency.key) : randomUUID();
+    const changeId = meta.idempotency ? changeIdFor(user.id, meta.idempotency) : randomUUID();
     if (meta.idempotency?.earlierTry) {
       const earlier = await this.earlierStart(user.id, changeId);
       if (earlier) return { change: earlier, lock: await this.guard.status(user.id) };
@@ -432,9 +432,9 @@ function maskFor(purpose: Purpose, status: ChangeStatus): ChangeStatus {
     : { ...status, newEmail: maskEmail(status.newEmail) };
 }
 
-/** The change id a start under an Idempotency-Key gets: the same for every try of it (a UUID, version 8). */
-export function changeIdFor(userId: string, idempotencyKey: string): string {
-  const hex = createHash('sha256').update(`change-id\0${userId}\0${idempotencyKey}`).digest('hex');
+/** The change id a start under an Idempotency-Key gets: the same for every try of one use of the key (a UUID, version 8). */
+export function changeIdFor(userId: string, idempotency: Pick<IdempotentTry, 'key' | 'claim'>): string {
+  const hex = createHash('sha256').update(`change-id\0${userId}\0${idempotency.key}\0${idempotency.claim}`).digest('hex');
   const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

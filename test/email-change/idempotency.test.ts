@@ -58,12 +58,18 @@ describe('R-IDEM Idempotency-Key', () => {
   it('keys are per user and expire after 24h', async () => {
     const [a, b] = [await signedInUser(api), await signedInUser(api)];
     const email = uniqueEmail('scoped');
-    expect((await start(a, email, 'shared-key')).status).toBe(202);
+    const first = await start(a, email, 'shared-key');
+    expect(first.status).toBe(202);
     expect((await start(b, uniqueEmail('other'), 'shared-key')).status).toBe(202);
     await stack.pool.query("UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE user_id = $1", [a.id]);
-    const fresh = await start(a, uniqueEmail('after-expiry'), 'shared-key');
+    const afterExpiry = uniqueEmail('after-expiry');
+    const fresh = await start(a, afterExpiry, 'shared-key');
     expect(fresh.status).toBe(202);
     expect(fresh.headers.get('idempotent-replayed')).toBeNull();
+    // A new use of the key is a new change (its id is derived from the key's use, not the key alone), mailed to its address.
+    expect(fresh.body.change).toMatchObject({ newEmail: afterExpiry, state: 'REQUESTED' });
+    expect(fresh.body.change.id).not.toBe(first.body.change.id);
+    await stack.smtp.waitForMessage(afterExpiry);
   });
 
   it('concurrent requests with one key produce one effect', async () => {
