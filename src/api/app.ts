@@ -65,10 +65,12 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   const devices = new Devices(deps.pool);
   const reauth = new Reauthentication(deps.pool, accounts, devices, guard);
   const emailChange = new EmailChangeService(deps.config, deps.pool, deps.temporal, accounts, guard, reauth, limits);
-  // Issue #13: rows whose run ended without recording it are closed even if nobody reads them.
-  const stopReconciling = emailChange.startReconciling(SWEEP_INTERVAL_MS, deps.log);
-  // A watch pass still retrying when the Temporal connection closes would throw from the SDK's retry timer.
-  app.once('shutdown', (pending?: Promise<void>[]) => pending?.push(stopReconciling()));
+  // Issue #13: rows whose run ended without recording it are closed even if nobody reads them. Started
+  // once the server listens (an app that never serves starts nothing); a watch pass still retrying when
+  // the Temporal connection closes would throw from the SDK's retry timer, so shutdown waits for it.
+  let stopReconciling: (() => Promise<void>) | undefined;
+  app.once('listening', () => (stopReconciling = emailChange.startReconciling(SWEEP_INTERVAL_MS, deps.log)));
+  app.once('shutdown', (pending?: Promise<void>[]) => stopReconciling && pending?.push(stopReconciling()));
 
   const metrics = createApiMetrics();
   app.use(requestContext(deps.log));

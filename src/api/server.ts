@@ -22,6 +22,7 @@ export async function listen(deps: ApiDeps, port: number, host = '0.0.0.0'): Pro
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
+  app.emit('listening');
   return server;
 }
 

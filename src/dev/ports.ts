@@ -1,7 +1,29 @@
 import net from 'node:net';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
+/**
+ * A port nothing listens on, for a server started a moment later. Chosen below Linux's ephemeral
+ * range (32768–60999): a port from that range can be taken meanwhile as the local end of an
+ * outgoing connection (PostgreSQL, gRPC), and the server's bind then fails with EADDRINUSE.
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await bindable(port)) return port;
+  }
+  return anyPort(); // a crowded range: let the kernel choose
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function anyPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
