@@ -189,13 +189,13 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           const now = user.rows[0];
           const moved = request.kind === 'ADD' ? Boolean(now?.verified) : !now?.verified || now.email !== request.oldEmail;
           if (moved || (request.needsOld && args.progress.oldConfirmedAt === null)) {
-            return decline(db, args.changeId, finalColumns, args.progress, `${DeclineCode.accountEmailChanged}: the account's email address changed while this request was open`);
+            return decline(db, args.changeId, finalColumns, `${DeclineCode.accountEmailChanged}: the account's email address changed while this request was open`);
           }
           const taken = await db.query(
             'SELECT 1 FROM users WHERE lower(email_normalized) = $1 AND email_verified AND id <> $2',
             [request.normalized, args.userId],
           );
-          if ((taken.rowCount ?? 0) > 0) return decline(db, args.changeId, finalColumns, args.progress);
+          if ((taken.rowCount ?? 0) > 0) return decline(db, args.changeId, finalColumns);
 
           // An address held only unverified elsewhere moves here; that account keeps it in its history.
           const holders = await db.query<{ id: string; email: string }>(
@@ -224,12 +224,12 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
                new_confirmed_at = $2, old_confirmed_at = $3, resends = $4, delivery = $5 WHERE id = $1`,
             [args.changeId, ...finalColumns],
           );
-          await recordConfirmedMailsSent(db, args.changeId, args.progress);
+          await recordConfirmedMailsSent(db, args.changeId);
           return { state: 'APPROVED' as const, reason: null };
         });
       } catch (err) {
         // Another account verified the address in a concurrent transaction: the unique index decides.
-        if ((err as { constraint?: string }).constraint === 'users_verified_email_key') return decline(pool, args.changeId, finalColumns, args.progress);
+        if ((err as { constraint?: string }).constraint === 'users_verified_email_key') return decline(pool, args.changeId, finalColumns);
         throw err;
       }
     },
@@ -248,7 +248,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
         [args.changeId, args.state, args.reason, toDate(args.progress.newConfirmedAt), toDate(args.progress.oldConfirmedAt), args.progress.resends, JSON.stringify(args.progress.delivery)],
       );
       if (rows[0]) {
-        await recordConfirmedMailsSent(pool, args.changeId, args.progress);
+        await recordConfirmedMailsSent(pool, args.changeId);
         return rows[0];
       }
       const current = await pool.query<{ state: ChangeStateName; reason: string | null }>('SELECT state, reason FROM email_change_requests WHERE id = $1', [args.changeId]);
@@ -283,7 +283,6 @@ async function decline(
   db: { query: (text: string, values: unknown[]) => Promise<unknown> },
   changeId: string,
   finalColumns: unknown[],
-  progress: Progress,
   reason = `${DeclineCode.emailTaken}: another account verified this address first`,
 ) {
   await db.query(
@@ -291,7 +290,7 @@ async function decline(
        new_confirmed_at = $3, old_confirmed_at = $4, resends = $5, delivery = $6 WHERE id = $1 AND state = 'REQUESTED'`,
     [changeId, reason, ...finalColumns],
   );
-  await recordConfirmedMailsSent(db, changeId, progress);
+  await recordConfirmedMailsSent(db, changeId);
   return { state: 'DECLINED' as const, reason };
 }
 
@@ -299,10 +298,7 @@ async function decline(
  * A confirmed link proves its mail arrived: a send whose attempt died after the relay took it (and was
  * not retried, the link being used) is recorded as sent rather than left `sending` for good.
  */
-async function recordConfirmedMailsSent(db: { query: (text: string, values: unknown[]) => Promise<unknown> }, changeId: string, progress: Progress) {
-  // Only when the run has not heard of a confirmed link's send: nearly always it has, and this costs no query.
-  const unreported = (confirmedAt: number | null, delivery?: Delivery) => confirmedAt !== null && delivery?.status !== 'sent';
-  if (!unreported(progress.newConfirmedAt, progress.delivery.new) && !unreported(progress.oldConfirmedAt, progress.delivery.old)) return;
+async function recordConfirmedMailsSent(db: { query: (text: string, values: unknown[]) => Promise<unknown> }, changeId: string) {
   await db.query(
     `UPDATE mail_messages m SET status = 'sent', sent_at = coalesce(m.sent_at, now()), send_started_at = NULL, token_sealed = NULL
      FROM email_change_requests r
