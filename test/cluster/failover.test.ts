@@ -76,7 +76,7 @@ afterAll(async () => {
 /** The first mail to `address` after mail number `afterId` (the capture numbers every mail it accepts). */
 async function mailTo(address: string, afterId: number): Promise<CapturedMail> {
   const mail = await smtp.nextMessage(address, afterId, 180_000);
-  if (!mail) throw new Error(`no mail to ${address} within 180 s`);
+  if (!mail) throw new Error(`no mail to ${address} within 300 s`);
   return mail;
 }
 
@@ -221,7 +221,7 @@ describe('two APIs and two workers on the real cluster, a history host and a wor
 
 /** The notice to the old address goes out after APPROVED; wait until each user's has been sent. */
 async function waitForNotices(): Promise<void> {
-  const deadline = Date.now() + 180_000;
+  const deadline = Date.now() + 300_000;
   for (;;) {
     const { rows } = await db.query<{ n: string }>(
       `SELECT count(*) AS n FROM mail_messages m JOIN email_change_requests r ON r.id = m.change_id
@@ -229,7 +229,7 @@ async function waitForNotices(): Promise<void> {
       [users.map((u) => u.id)],
     );
     if (Number(rows[0]!.n) === USERS) return;
-    if (Date.now() > deadline) throw new Error(`only ${rows[0]!.n} of ${USERS} notices sent within 180 s`);
+    if (Date.now() > deadline) throw new Error(`only ${rows[0]!.n} of ${USERS} notices sent within 300 s`);
     await new Promise((r) => setTimeout(r, 500));
   }
 }
