@@ -76,7 +76,7 @@ afterAll(async () => {
 /** The first mail to `address` after mail number `afterId` (the capture numbers every mail it accepts). */
 async function mailTo(address: string, afterId: number): Promise<CapturedMail> {
   const mail = await smtp.nextMessage(address, afterId, 180_000);
-  if (!mail) throw new Error(`no mail to ${address} within 300 s`);
+  if (!mail) throw new Error(`no mail to ${address} within 180 s`);
   return mail;
 }
 
