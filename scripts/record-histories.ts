@@ -193,7 +193,8 @@ const scenarios: Scenario[] = [
       const newToken = await tokenFromMail(smtp, newEmail);
       const oldToken = await tokenFromMail(smtp, oldEmail, 1);
       check((await clickAndConfirm(baseUrl, newToken)).includes('Confirmed, one step left'), 'change: first confirmation');
-      check((await clickAndConfirm(baseUrl, oldToken)).includes('Your email address is confirmed'), 'change: second confirmation');
+      const second = await clickAndConfirm(baseUrl, oldToken);
+      check(second.includes('The email change is complete'), 'change: second confirmation');
       const notice = await smtp.waitForMessage(oldEmail, { seen: 2 });
       check(notice.subject === 'Your account email was changed', `change: notice subject "${notice.subject}"`);
       return { user, changeId: change.id, state: 'APPROVED' };
@@ -247,6 +248,42 @@ const scenarios: Scenario[] = [
       check((await typed(newCode)).body.state === 'REQUESTED', 'codes: first confirmation');
       const last = await typed(oldCode);
       check(last.body.state === 'APPROVED', `codes: second confirmation ${last.status} ${last.text}`);
+      return { user, changeId: change.id, state: 'APPROVED' };
+    },
+  },
+  {
+    // Issue #15 item 6 on shape 3's single timer: the reminder's moment, a fresh link, confirmed.
+    name: 'add-reminded-approved',
+    env: { EMAIL_CHANGE_TTL: '8s', REMINDER_BEFORE_EXPIRY: '5s' },
+    async run({ api, smtp }) {
+      const user = await signedInUser(api);
+      const email = uniqueEmail('remind');
+      const change = await startChange(api, user, email);
+      await tokenFromMail(smtp, email);
+      const reminder = await smtp.waitForMessage(email, { seen: 1, timeoutMs: 10_000 });
+      check(/remind/i.test(reminder.subject), `reminder: subject "${reminder.subject}"`);
+      await verify(api, await tokenFromMail(smtp, email, 1), 'APPROVED');
+      return { user, changeId: change.id, state: 'APPROVED' };
+    },
+  },
+  {
+    // Issue #15 item 4: an approved change holds its undo window (3 s here) open, then completes.
+    name: 'change-approved-undo-window',
+    env: { REVERT_WINDOW: '3s' },
+    async run({ api, smtp }) {
+      const user = await signedInUser(api);
+      const oldEmail = uniqueEmail('undo-old');
+      await startChange(api, user, oldEmail);
+      await verify(api, await tokenFromMail(smtp, oldEmail), 'APPROVED');
+      await sleep(3_500); // the first change's window closes with its run
+
+      const newEmail = uniqueEmail('undo-new');
+      const change = await startChange(api, user, newEmail);
+      await verify(api, await tokenFromMail(smtp, newEmail), 'REQUESTED');
+      await verify(api, await tokenFromMail(smtp, oldEmail, 1), 'APPROVED');
+      const notice = await smtp.waitForMessage(oldEmail, { seen: 2 });
+      check(notice.links.some((l) => new URL(l).pathname === '/undo-email-change'), 'undo window: the notice carries no undo link');
+      await sleep(3_500);
       return { user, changeId: change.id, state: 'APPROVED' };
     },
   },

@@ -111,7 +111,7 @@ async function main(): Promise<void> {
       ...config,
       port,
       codec: { ...config.codec, authToken: codecToken },
-      databaseUrl: config.databaseUrl ?? postgres!.url,
+      databaseUrl: config.databaseUrl ?? postgres!.localUrl,
       smtpUrl: config.smtpUrl ?? smtp!.url,
       temporal: { ...config.temporal, address: config.temporal.address ?? temporal!.address },
     };

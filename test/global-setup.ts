@@ -24,7 +24,7 @@ export default async function setup(project: TestProject) {
     // With the failure converter that encrypts failure messages (a bundle built without it would not).
     bundleWorkflows({ ...console, trace: () => undefined, debug: () => undefined, info: () => undefined, log: () => undefined } as never),
   ]);
-  const databaseUrl = process.env.DATABASE_URL ?? postgres!.url;
+  const databaseUrl = process.env.DATABASE_URL ?? postgres!.localUrl;
   await migrate(databaseUrl, log);
   const workflowBundlePath = path.join(tempDir, 'workflow-bundle.js');
   fs.writeFileSync(workflowBundlePath, bundle.code);

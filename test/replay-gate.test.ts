@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -9,7 +9,9 @@ import { createWorker } from '../src/worker';
 import { createMailTransport } from '../src/mail/transport';
 import { createLogger } from '../src/log';
 import { SKIP_EXPIRED_LINK_MAIL } from '../src/workflows/email-change';
-import { workflowIdFor } from '../src/workflows/messages';
+import { workflowIdFor, type EmailChangeInput } from '../src/workflows/messages';
+import { SEARCH_ATTRIBUTES } from '../src/workflows/search-attributes';
+import { CODE_MAX_ATTEMPTS } from '../src/verification-codes';
 import { startStack, type TestStack } from './helpers/stack';
 import { installQuietRuntime } from './helpers/services';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from './helpers/http';
@@ -91,40 +93,77 @@ describe('the prebuilt workflow bundle', () => {
     }
   });
 
-  it(`a new run records the patch marker of patched('${SKIP_EXPIRED_LINK_MAIL}') (and core's TemporalChangeVersion upsert)`, async () => {
-    const { workflowId, runId } = runs[0]!;
-    const history = await stack.temporal.workflow.getHandle(workflowId, runId).fetchHistory();
-    const markers = history.events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
-    expect(markers).toHaveLength(1);
-    const details = Object.values(markers[0]!.markerRecordedEventAttributes!.details!).flatMap((p) => p.payloads ?? []);
-    expect(details.map((p) => Buffer.from(p.data ?? []).toString()).join()).toContain(SKIP_EXPIRED_LINK_MAIL);
-    const upserts = history.events!.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes);
-    expect(upserts.some((e) => Object.keys(e.upsertWorkflowSearchAttributesEventAttributes!.searchAttributes!.indexedFields!).includes('TemporalChangeVersion'))).toBe(true);
+  it(`a shape-2 run (one in flight from before issue #12's shape 3) records the patch marker of patched('${SKIP_EXPIRED_LINK_MAIL}') and core's TemporalChangeVersion upsert; a shape-3 run takes the same path by its shape, without either`, async () => {
+    // The shape-2 run, started as the API of the previous release did (its input pinned shape 2).
+    const user = await signedInUser(api);
+    const email = uniqueEmail('shape-2');
+    const input: EmailChangeInput = {
+      changeId: randomUUID(),
+      userId: user.id,
+      kind: 'ADD',
+      newEmail: email,
+      newEmailNormalized: email.toLowerCase(),
+      oldEmail: null,
+      oldEmailVerified: false,
+      confirmOld: false,
+      requestedAt: Date.now(),
+      requestedBy: { method: 'password' },
+      policy: stack.config.policy,
+      shape: 2,
+      verificationCode: { maxAttempts: CODE_MAX_ATTEMPTS },
+    };
+    const workflowId = workflowIdFor(user.id);
+    const handle = await stack.temporal.workflow.start('emailChange', {
+      taskQueue: stack.config.temporal.taskQueue,
+      workflowId,
+      args: [input],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
+        { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
+      ],
+    });
+    await tokenFromMail(stack.smtp, email); // its first task ran
+    runs.push({ workflowId, runId: handle.firstExecutionRunId });
+
+    const patchesOf = async (run: { workflowId: string; runId: string }) => {
+      const history = await stack.temporal.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+      const markers = history.events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
+      const upserts = history.events!.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes);
+      return {
+        markers: markers.map((m) => Object.values(m.markerRecordedEventAttributes!.details!).flatMap((p) => p.payloads ?? []).map((p) => Buffer.from(p.data ?? []).toString()).join()),
+        versionUpserts: upserts.filter((e) => Object.keys(e.upsertWorkflowSearchAttributesEventAttributes!.searchAttributes!.indexedFields!).includes('TemporalChangeVersion')).length,
+      };
+    };
+    const shape2 = await patchesOf(runs[3]!);
+    expect(shape2.markers).toHaveLength(1);
+    expect(shape2.markers[0]).toContain(SKIP_EXPIRED_LINK_MAIL);
+    expect(shape2.versionUpserts).toBe(1);
+    expect(await patchesOf(runs[0]!)).toEqual({ markers: [], versionUpserts: 0 });
   });
 });
 
 describe('npm run replay (the replay gate)', () => {
   it('the runs are visible to the gate (visibility is eventually consistent)', async () => {
-    expect(runs).toHaveLength(3);
+    expect(runs).toHaveLength(4);
     const deadline = Date.now() + 20_000;
-    while ((await stack.temporal.workflow.count(`TaskQueue = "${stack.env.TASK_QUEUE}"`)).count < 3) {
+    while ((await stack.temporal.workflow.count(`TaskQueue = "${stack.env.TASK_QUEUE}"`)).count < 4) {
       if (Date.now() > deadline) throw new Error('runs never showed in visibility');
       await new Promise((r) => setTimeout(r, 200));
     }
   });
 
-  it('replays every run, the open one included, against the built bundle: exit 0', async () => {
+  it('replays every run, the open ones and the shape-2 one included, against the built bundle: exit 0', async () => {
     const { code, stdout, stderr } = await replayGate(['--bundle', bundlePath]);
     expect(code, stdout + stderr).toBe(0);
-    expect(stdout).toMatch(/3 emailChange run\(s\)/);
-    expect(stdout).toMatch(/replayed 3: 3 ok, 0 nondeterministic, 0 failed; 0 undecodable/);
+    expect(stdout).toMatch(/4 emailChange run\(s\)/);
+    expect(stdout).toMatch(/replayed 4: 4 ok, 0 nondeterministic, 0 failed; 0 undecodable/);
   }, 120_000);
 
   it('a workflow bundle that breaks the runs: exit 1, naming each nondeterministic run', async () => {
     const broken = await brokenWorkflowBundle(fs.mkdtempSync(path.join(dir, 'broken-')));
     const { code, stdout, stderr } = await replayGate(['--bundle', broken.codePath]);
     expect(code, stdout + stderr).toBe(1);
-    expect(stdout).toMatch(/replayed 3: 0 ok, 3 nondeterministic/);
+    expect(stdout).toMatch(/replayed 4: 0 ok, 4 nondeterministic/);
     for (const { workflowId, runId } of runs) expect(stdout).toContain(`NONDETERMINISTIC ${workflowId}/${runId}:`);
   }, 120_000);
 
@@ -132,7 +171,7 @@ describe('npm run replay (the replay gate)', () => {
     const { code, stdout, stderr } = await replayGate(['--bundle', bundlePath], { PAYLOAD_KEYS: `other:${randomBytes(32).toString('base64')}` });
     expect(code, stdout + stderr).toBe(1);
     for (const { workflowId, runId } of runs) expect(stdout).toContain(`UNDECODABLE ${workflowId}/${runId}: encrypted with payload key dev, not in PAYLOAD_KEYS`);
-    expect(stdout).toMatch(/replayed 0: .* 3 undecodable/);
+    expect(stdout).toMatch(/replayed 0: .* 4 undecodable/);
   }, 60_000);
 
   it('bad usage: exit 2', async () => {

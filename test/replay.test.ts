@@ -32,8 +32,10 @@ try {
 }
 
 const FIXTURES = path.resolve(__dirname, 'fixtures/histories');
-/** Fixtures recorded since the patch (issue #15 item 7: a change confirmed by typed codes), so on its new path. */
-const RECORDED_WITH_PATCH = ['change-approved-by-codes'];
+/** Shape-2 fixtures recorded since the patch (issue #15 item 7: a change confirmed by typed codes), so on its new path. */
+const RECORDED_WITH_PATCH = ['v2-change-approved-by-codes'];
+/** Fixtures of the shape each set was recorded with: v1-* none, v2-* shape 2, the rest the current shape (issue #12: 3). */
+const shapeOfFixture = (name: string) => (name.startsWith('v1-') ? 1 : name.startsWith('v2-') ? 2 : 3);
 const fixtureKeys = parsePayloadKeys(FIXTURE_PAYLOAD_KEYS) as PayloadKey[];
 
 interface Fixture {
@@ -144,13 +146,25 @@ describe('recorded emailChange histories', () => {
     await expect(Worker.runReplayHistory({ ...replayOptions, workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: name }, loadHistory(f.json))).resolves.toBeUndefined();
   });
 
-  it(`those recorded before patched('${SKIP_EXPIRED_LINK_MAIL}') have no marker and replay with it above (the patch keeps them on the old path); later ones carry it`, () => {
+  it(`those recorded before patched('${SKIP_EXPIRED_LINK_MAIL}') have no marker and replay with it above (the patch keeps them on the old path); shape-2 ones since carry it; shape 3 follows it without a marker`, () => {
     // A run recorded with the patch holds a core_patch marker naming it (test/replay-gate.test.ts checks a new run's).
     for (const f of fixtures) {
       if (RECORDED_WITH_PATCH.includes(f.name)) expect(searchableText(f.json), f.name).toContain(SKIP_EXPIRED_LINK_MAIL);
       else expect(searchableText(f.json), f.name).not.toContain(SKIP_EXPIRED_LINK_MAIL);
     }
-    expect(fixtures.filter((f) => f.name.startsWith('v1-')).length).toBeGreaterThanOrEqual(5);
+    for (const shape of [1, 2, 3]) expect(fixtures.filter((f) => shapeOfFixture(f.name) === shape).length, `shape ${shape}`).toBeGreaterThanOrEqual(5);
+  });
+
+  it('shape 3 (issue #12): one local activity and one timer in the first task, no patch marker or TemporalChangeVersion upsert', async () => {
+    for (const f of fixtures.filter((x) => shapeOfFixture(x.name) === 3)) {
+      const types = eventTypes(f);
+      const firstTask = types.slice(0, types.indexOf('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED'));
+      expect(firstTask.filter((t) => t === 'EVENT_TYPE_MARKER_RECORDED'), f.name).toHaveLength(1);
+      expect(firstTask.filter((t) => t === 'EVENT_TYPE_TIMER_STARTED'), f.name).toHaveLength(1);
+      expect(types.filter((t) => t === 'EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES'), f.name).toHaveLength(1); // the outcome only
+      const input = JSON.parse(Buffer.from((await decrypted(f)).events[0]!.workflowExecutionStartedEventAttributes.input.payloads[0].data, 'base64').toString('utf8')) as { shape?: number };
+      expect(input.shape, f.name).toBe(3);
+    }
   });
 
   it('a workflow change that breaks running workflows fails the replay of every history', async () => {

@@ -128,7 +128,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     stops.push(smtp.stop);
 
     const temporalAddress = opts.temporalAddress ?? temporal!.address;
-    const databaseUrl = opts.databaseUrl ?? postgres!.url;
+    const databaseUrl = opts.databaseUrl ?? postgres!.localUrl;
     const namespace = 'default';
     const log = createLogger(opts.logLevel === 'silent' ? 'silent' : 'warn', { service: 'bench' });
     await migrate(databaseUrl, log);

@@ -6,17 +6,39 @@ import { createLinkToken, sealToken, tokenVerifier, unsealToken } from '../token
 import { changedNotice, verificationMail } from '../mail/templates';
 import { readerOf } from '../mail/reader';
 import { Localizer } from '../i18n';
-import { DeclineCode, type ChangeKind, type ChangeStateName, type Delivery, type EmailChangeInput, type Purpose, type RecordedRequest } from '../workflows/messages';
+import {
+  DeclineCode,
+  messageKeyOf,
+  type ChangeKind,
+  type ChangeStateName,
+  type Delivery,
+  type EmailChangeInput,
+  type PreparedLink,
+  type Purpose,
+  type RecordedRequest,
+  type StartedRequest,
+} from '../workflows/messages';
 import { isLatestRun, supersedeOpenRequests } from '../email-change/requests';
 import { sealedWithCode, unsealedWithCode } from '../verification-codes';
 import { newDistinctCode } from './typed-code';
-import { noticeKey, revokeOtherSessions } from './revert';
+import { noticeKey, openRevertWindowsOf, prepareRevertLinkIn, revokeOtherSessions } from './revert';
 
 export interface Progress {
   newConfirmedAt: number | null;
   oldConfirmedAt: number | null;
   resends: number;
   delivery: { new: Delivery; old?: Delivery };
+}
+
+export interface PrepareLinkArgs {
+  messageKey: string;
+  changeId: string;
+  purpose: Purpose;
+  to: string;
+  linkTtlMs: number;
+  resends?: number;
+  lastSendAt?: number;
+  code?: boolean;
 }
 
 const toDate = (ms: number | null) => (ms === null ? null : new Date(ms));
@@ -29,106 +51,128 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
 
   const sendOnce = sendOnceWith(config, pool, mail);
 
-  return {
-    /**
-     * R-START: records the request, unless a newer run of the user's workflow replaced this one
-     * (Temporal says which run is current: an activity of a terminated run may still be running).
-     * ADD or UPDATE, and whether the old address must confirm, are decided here under the row lock.
-     */
-    async recordRequest(input: EmailChangeInput, runStartedAt?: number): Promise<RecordedRequest> {
-      const { workflowId, runId } = Context.current().info.workflowExecution!;
-      return inTransaction(pool, async (db) => {
-        const { rows } = await db.query<{ email: string | null; verified: boolean }>(
-          'SELECT email, email_verified AS verified FROM users WHERE id = $1 FOR UPDATE',
-          [input.userId],
-        );
-        const user = rows[0];
-        if (!user) throw ApplicationFailure.nonRetryable(`no user ${input.userId}`, 'USER_NOT_FOUND');
-        const existing = await db.query<{ state: ChangeStateName; kind: ChangeKind; oldEmail: string | null; confirmOld: boolean }>(
-          `SELECT state, kind, old_email AS "oldEmail", needs_old_confirmation AS "confirmOld" FROM email_change_requests WHERE id = $1`,
-          [input.changeId],
-        );
-        const earlier = existing.rows[0];
-        if (earlier) {
-          // A retry of this activity: the first try's decision stands.
-          return { recorded: earlier.state === 'REQUESTED', kind: earlier.kind, oldEmail: earlier.oldEmail, oldEmailVerified: earlier.kind === 'UPDATE', confirmOld: earlier.confirmOld };
-        }
-        // Decided while holding the row lock: a run started after this answer records after this transaction, superseding it.
-        const current = await isLatestRun(db, input.userId, runStartedAt, async () => (await temporal!.workflow.getHandle(workflowId).describe()).runId === runId);
-        const decided: RecordedRequest = {
-          recorded: current,
-          kind: user.verified ? 'UPDATE' : 'ADD',
-          oldEmail: user.email,
-          oldEmailVerified: user.verified,
-          confirmOld: user.verified && input.policy.confirmOldEmail,
-        };
-        if (current) {
-          await supersedeOpenRequests(db, input.userId, input.changeId);
-          await db.query('UPDATE users SET current_change_id = $2 WHERE id = $1', [input.userId, input.changeId]);
-        }
-        await db.query(
-          `INSERT INTO email_change_requests
-             (id, user_id, workflow_id, kind, old_email, new_email, new_email_normalized, needs_old_confirmation,
-              state, reason, expires_at, created_at, completed_at, last_send_at, resend_cooldown_ms, max_resends, run_started_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16)`,
-          [
-            input.changeId,
-            input.userId,
-            workflowId,
-            decided.kind,
-            decided.oldEmail,
-            input.newEmail,
-            input.newEmailNormalized,
-            decided.confirmOld,
-            current ? 'REQUESTED' : 'SUPERSEDED',
-            current ? null : 'a newer request replaced this one',
-            new Date(input.requestedAt + input.policy.changeTtlMs),
-            new Date(input.requestedAt),
-            current ? null : new Date(),
-            input.policy.resendCooldownMs,
-            input.policy.maxResends,
-            toDate(runStartedAt ?? null),
-          ],
-        );
-        return decided;
-      });
-    },
-
-    /**
-     * R-TOKEN: makes a link with a random nonce, fixes its expiry and returns only its verifier; the
-     * token waits sealed in the outbox row until its mail is sent (a retried send mails the same link).
-     */
-    async prepareVerificationLink(args: { messageKey: string; changeId: string; purpose: Purpose; to: string; linkTtlMs: number; resends?: number; lastSendAt?: number; code?: boolean }) {
-      const expiresAt = Date.now() + args.linkTtlMs;
-      const token = createLinkToken(config.tokenKeys, { changeId: args.changeId, purpose: args.purpose, expiresAt });
-      // Issue #15 item 7: the typed code, sealed with the token until the mail is sent; only its keyed verifier stays.
-      const code = args.code ? await newDistinctCode(pool, config.tokenKeys, args.changeId) : undefined;
-      await pool.query(
-        `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at, code_verifier)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (message_key) DO NOTHING`,
+  /**
+   * R-START: records the request, unless a newer run of the user's workflow replaced this one
+   * (Temporal says which run is current: an activity of a terminated run may still be running).
+   * ADD or UPDATE, and whether the old address must confirm, are decided here under the row lock.
+   */
+  async function recordRequest(input: EmailChangeInput, runStartedAt?: number): Promise<RecordedRequest> {
+    const { workflowId, runId } = Context.current().info.workflowExecution!;
+    return inTransaction(pool, async (db) => {
+      const { rows } = await db.query<{ email: string | null; verified: boolean }>(
+        'SELECT email, email_verified AS verified FROM users WHERE id = $1 FOR UPDATE',
+        [input.userId],
+      );
+      const user = rows[0];
+      if (!user) throw ApplicationFailure.nonRetryable(`no user ${input.userId}`, 'USER_NOT_FOUND');
+      const existing = await db.query<{ state: ChangeStateName; kind: ChangeKind; oldEmail: string | null; confirmOld: boolean }>(
+        `SELECT state, kind, old_email AS "oldEmail", needs_old_confirmation AS "confirmOld" FROM email_change_requests WHERE id = $1`,
+        [input.changeId],
+      );
+      const earlier = existing.rows[0];
+      if (earlier) {
+        // A retry of this activity: the first try's decision stands.
+        return { recorded: earlier.state === 'REQUESTED', kind: earlier.kind, oldEmail: earlier.oldEmail, oldEmailVerified: earlier.kind === 'UPDATE', confirmOld: earlier.confirmOld };
+      }
+      // Decided while holding the row lock: a run started after this answer records after this transaction, superseding it.
+      const current = await isLatestRun(db, input.userId, runStartedAt, async () => (await temporal!.workflow.getHandle(workflowId).describe()).runId === runId);
+      const decided: RecordedRequest = {
+        recorded: current,
+        kind: user.verified ? 'UPDATE' : 'ADD',
+        oldEmail: user.email,
+        oldEmailVerified: user.verified,
+        confirmOld: user.verified && input.policy.confirmOldEmail,
+      };
+      if (current) {
+        await supersedeOpenRequests(db, input.userId, input.changeId);
+        await db.query('UPDATE users SET current_change_id = $2 WHERE id = $1', [input.userId, input.changeId]);
+      }
+      await db.query(
+        `INSERT INTO email_change_requests
+           (id, user_id, workflow_id, kind, old_email, new_email, new_email_normalized, needs_old_confirmation,
+            state, reason, expires_at, created_at, completed_at, last_send_at, resend_cooldown_ms, max_resends, run_started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16)`,
         [
-          args.messageKey,
-          args.changeId,
-          `verify-${args.purpose}`,
-          args.to,
-          tokenVerifier(token),
-          sealToken(config.tokenKeys, sealedWithCode(token, code?.code), args.messageKey),
-          new Date(expiresAt),
-          code?.verifier ?? null,
+          input.changeId,
+          input.userId,
+          workflowId,
+          decided.kind,
+          decided.oldEmail,
+          input.newEmail,
+          input.newEmailNormalized,
+          decided.confirmOld,
+          current ? 'REQUESTED' : 'SUPERSEDED',
+          current ? null : 'a newer request replaced this one',
+          new Date(input.requestedAt + input.policy.changeTtlMs),
+          new Date(input.requestedAt),
+          current ? null : new Date(),
+          input.policy.resendCooldownMs,
+          input.policy.maxResends,
+          toDate(runStartedAt ?? null),
         ],
       );
-      const { rows } = await pool.query<{ verifier: string; linkExpiresAt: Date; codeVerifier: string | null }>(
-        'SELECT token_verifier AS verifier, link_expires_at AS "linkExpiresAt", code_verifier AS "codeVerifier" FROM mail_messages WHERE message_key = $1',
-        [args.messageKey],
+      return decided;
+    });
+  }
+
+  /**
+   * R-TOKEN: makes a link with a random nonce, fixes its expiry and returns only its verifier; the
+   * token waits sealed in the outbox row until its mail is sent (a retried send mails the same link).
+   */
+  async function prepareVerificationLink(args: PrepareLinkArgs): Promise<PreparedLink> {
+    const expiresAt = Date.now() + args.linkTtlMs;
+    const token = createLinkToken(config.tokenKeys, { changeId: args.changeId, purpose: args.purpose, expiresAt });
+    // Issue #15 item 7: the typed code, sealed with the token until the mail is sent; only its keyed verifier stays.
+    const code = args.code ? await newDistinctCode(pool, config.tokenKeys, args.changeId) : undefined;
+    await pool.query(
+      `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at, code_verifier)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (message_key) DO NOTHING`,
+      [
+        args.messageKey,
+        args.changeId,
+        `verify-${args.purpose}`,
+        args.to,
+        tokenVerifier(token),
+        sealToken(config.tokenKeys, sealedWithCode(token, code?.code), args.messageKey),
+        new Date(expiresAt),
+        code?.verifier ?? null,
+      ],
+    );
+    const { rows } = await pool.query<{ verifier: string; linkExpiresAt: Date; codeVerifier: string | null }>(
+      'SELECT token_verifier AS verifier, link_expires_at AS "linkExpiresAt", code_verifier AS "codeVerifier" FROM mail_messages WHERE message_key = $1',
+      [args.messageKey],
+    );
+    if (args.resends) {
+      // A resend: the status row's resend count and cooldown follow.
+      await pool.query(
+        `UPDATE email_change_requests SET resends = greatest(resends, $2), last_send_at = greatest(last_send_at, $3), updated_at = now() WHERE id = $1 AND state = 'REQUESTED'`,
+        [args.changeId, args.resends, new Date(args.lastSendAt!)],
       );
-      if (args.resends) {
-        // A resend: the status row's resend count and cooldown follow.
-        await pool.query(
-          `UPDATE email_change_requests SET resends = greatest(resends, $2), last_send_at = greatest(last_send_at, $3), updated_at = now() WHERE id = $1 AND state = 'REQUESTED'`,
-          [args.changeId, args.resends, new Date(args.lastSendAt!)],
-        );
-      }
-      return { verifier: rows[0]!.verifier, linkExpiresAt: rows[0]!.linkExpiresAt.getTime(), ...(args.code ? { codeVerifier: rows[0]!.codeVerifier } : {}) };
+    }
+    return { verifier: rows[0]!.verifier, linkExpiresAt: rows[0]!.linkExpiresAt.getTime(), ...(args.code ? { codeVerifier: rows[0]!.codeVerifier } : {}) };
+  }
+
+  return {
+    recordRequest,
+    prepareVerificationLink,
+
+    /**
+     * Shape 3 (issue #12): the run's first step in one local activity: the request recorded, then, if
+     * this run is the user's latest, the first link of each address that must confirm prepared and the
+     * user's open undo windows found. Each part is idempotent, so a retry finds what a try did.
+     */
+    async startRequest(input: EmailChangeInput, runStartedAt: number, opts: { code: boolean; windows: boolean }): Promise<StartedRequest> {
+      const recorded = await recordRequest(input, runStartedAt);
+      if (!recorded.recorded) return { ...recorded, links: {}, openWindows: [] };
+      const { changeId, policy } = input;
+      const prepare = (purpose: Purpose, to: string) =>
+        prepareVerificationLink({ messageKey: messageKeyOf(changeId, purpose, 1), changeId, purpose, to, linkTtlMs: policy.linkTtlMs, ...(opts.code ? { code: true } : {}) });
+      const needsOld = recorded.confirmOld && recorded.oldEmail !== null;
+      // One after the other: the old address's typed code is then drawn knowing the new one's.
+      const newLink = await prepare('new', input.newEmail);
+      const oldLink = needsOld ? await prepare('old', recorded.oldEmail!) : undefined;
+      const openWindows = opts.windows ? await openRevertWindowsOf(pool, input.userId, changeId) : [];
+      return { ...recorded, links: { new: newLink, ...(oldLink ? { old: oldLink } : {}) }, openWindows };
     },
 
     /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
@@ -167,7 +211,14 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
     },
 
     /** R-VERIFY + R-CONFLICT in one transaction: the address moves here, or the request is declined. */
-    async applyEmailChange(args: { changeId: string; userId: string; progress: Progress; revokeSessions?: { keepSessionId: string | null } }): Promise<{ state: ChangeStateName; reason: string | null }> {
+    async applyEmailChange(args: {
+      changeId: string;
+      userId: string;
+      progress: Progress;
+      revokeSessions?: { keepSessionId: string | null };
+      /** Shape 3: the undo window's end; the undo link is made in the approval's transaction (no second local activity). */
+      revertUntil?: number;
+    }): Promise<{ state: ChangeStateName; reason: string | null; revert?: { verifier: string } | null }> {
       const finalColumns = [toDate(args.progress.newConfirmedAt), toDate(args.progress.oldConfirmedAt), args.progress.resends, JSON.stringify(args.progress.delivery)];
       try {
         return await inTransaction(pool, async (db) => {
@@ -225,7 +276,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
             [args.changeId, ...finalColumns],
           );
           await recordConfirmedMailsSent(db, args.changeId);
-          return { state: 'APPROVED' as const, reason: null };
+          const revert = args.revertUntil === undefined ? {} : { revert: await prepareRevertLinkIn(db, config.tokenKeys, args.changeId, args.revertUntil) };
+          return { state: 'APPROVED' as const, reason: null, ...revert };
         });
       } catch (err) {
         // Another account verified the address in a concurrent transaction: the unique index decides.

@@ -3,11 +3,11 @@ import type pg from 'pg';
 import type { ActivityDeps } from './index';
 import { inTransaction } from '../db/pool';
 import { parseEmailAddress } from '../email-address';
-import { createLinkToken, sealToken, tokenVerifier } from '../tokens';
+import { createLinkToken, sealToken, tokenVerifier, type TokenKeys } from '../tokens';
 import { lapsedNotice, revertedMail } from '../mail/templates';
 import { readerOf } from '../mail/reader';
 import { Localizer } from '../i18n';
-import { FailureType, type RevertResult } from '../workflows/messages';
+import { FailureType, type OpenRevertWindow, type RevertResult } from '../workflows/messages';
 import { sendOnceWith } from './send-once';
 
 /** What a pending request's row says when an undo of the account ended it. */
@@ -33,37 +33,12 @@ export function createRevertActivities({ config, pool, mail }: ActivityDeps) {
      * sealed in the notice's outbox row (sendChangedNotice mails it). None for an account under an undo's block.
      */
     async prepareRevertLink(args: { changeId: string; userId: string; until: number }): Promise<{ verifier: string } | null> {
-      return inTransaction(pool, async (db) => {
-        const { rows } = await db.query<{ oldEmail: string | null; blocked: boolean }>(
-          `SELECT r.old_email AS "oldEmail", coalesce(u.email_change_blocked_until > now(), false) AS blocked
-           FROM email_change_requests r JOIN users u ON u.id = r.user_id WHERE r.id = $1 AND r.state = 'APPROVED' FOR UPDATE OF r`,
-          [args.changeId],
-        );
-        const row = rows[0];
-        if (!row?.oldEmail || row.blocked) return null;
-        const key = noticeKey(args.changeId);
-        const token = createLinkToken(config.tokenKeys, { changeId: args.changeId, purpose: 'revert', expiresAt: args.until });
-        await db.query(
-          `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at)
-           VALUES ($1, $2, 'notice', $3, $4, $5, $6) ON CONFLICT (message_key) DO NOTHING`,
-          [key, args.changeId, row.oldEmail, tokenVerifier(token), sealToken(config.tokenKeys, token, key), new Date(args.until)],
-        );
-        await db.query('UPDATE email_change_requests SET revert_until = coalesce(revert_until, $2), updated_at = now() WHERE id = $1', [args.changeId, new Date(args.until)]);
-        const verifier = await db.query<{ verifier: string | null }>('SELECT token_verifier AS verifier FROM mail_messages WHERE message_key = $1', [key]);
-        return verifier.rows[0]?.verifier ? { verifier: verifier.rows[0].verifier } : null;
-      });
+      return inTransaction(pool, (db) => prepareRevertLinkIn(db, config.tokenKeys, args.changeId, args.until));
     },
 
     /** The user's other approved changes whose undo window is still open (the run a new start terminated held them). */
-    async openRevertWindows(args: { userId: string; changeId: string }): Promise<{ changeId: string; verifier: string; until: number }[]> {
-      const { rows } = await pool.query<{ changeId: string; verifier: string; until: Date }>(
-        `SELECT r.id AS "changeId", m.token_verifier AS verifier, r.revert_until AS until
-         FROM email_change_requests r JOIN mail_messages m ON m.message_key = r.id || ':notice'
-         WHERE r.user_id = $1 AND r.id <> $2 AND r.state = 'APPROVED' AND r.reverted_at IS NULL
-           AND r.revert_until > now() AND m.token_verifier IS NOT NULL`,
-        [args.userId, args.changeId],
-      );
-      return rows.map((r) => ({ changeId: r.changeId, verifier: r.verifier, until: r.until.getTime() }));
+    async openRevertWindows(args: { userId: string; changeId: string }): Promise<OpenRevertWindow[]> {
+      return openRevertWindowsOf(pool, args.userId, args.changeId);
     },
 
     /**
@@ -175,4 +150,37 @@ export function createRevertActivities({ config, pool, mail }: ActivityDeps) {
       return sendOnce(key, row.newEmail, () => lapsedNotice(localizer, reader, { newEmail: row.newEmail, expiredAt: row.expiresAt.getTime() }));
     },
   };
+}
+
+/** The user's other approved changes whose undo window is still open (the run a new start terminated held them). */
+export async function openRevertWindowsOf(pool: pg.Pool, userId: string, changeId: string): Promise<OpenRevertWindow[]> {
+  const { rows } = await pool.query<{ changeId: string; verifier: string; until: Date }>(
+    `SELECT r.id AS "changeId", m.token_verifier AS verifier, r.revert_until AS until
+     FROM email_change_requests r JOIN mail_messages m ON m.message_key = r.id || ':notice'
+     WHERE r.user_id = $1 AND r.id <> $2 AND r.state = 'APPROVED' AND r.reverted_at IS NULL
+       AND r.revert_until > now() AND m.token_verifier IS NOT NULL`,
+    [userId, changeId],
+  );
+  return rows.map((r) => ({ changeId: r.changeId, verifier: r.verifier, until: r.until.getTime() }));
+}
+
+/** prepareRevertLink in the caller's transaction (shape 3's applyEmailChange makes it with the approval). */
+export async function prepareRevertLinkIn(db: Pick<pg.PoolClient, 'query'>, keys: TokenKeys, changeId: string, until: number): Promise<{ verifier: string } | null> {
+  const { rows } = await db.query<{ oldEmail: string | null; blocked: boolean }>(
+    `SELECT r.old_email AS "oldEmail", coalesce(u.email_change_blocked_until > now(), false) AS blocked
+     FROM email_change_requests r JOIN users u ON u.id = r.user_id WHERE r.id = $1 AND r.state = 'APPROVED' FOR UPDATE OF r`,
+    [changeId],
+  );
+  const row = rows[0];
+  if (!row?.oldEmail || row.blocked) return null;
+  const key = noticeKey(changeId);
+  const token = createLinkToken(keys, { changeId, purpose: 'revert', expiresAt: until });
+  await db.query(
+    `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at)
+     VALUES ($1, $2, 'notice', $3, $4, $5, $6) ON CONFLICT (message_key) DO NOTHING`,
+    [key, changeId, row.oldEmail, tokenVerifier(token), sealToken(keys, token, key), new Date(until)],
+  );
+  await db.query('UPDATE email_change_requests SET revert_until = coalesce(revert_until, $2), updated_at = now() WHERE id = $1', [changeId, new Date(until)]);
+  const verifier = await db.query<{ verifier: string | null }>('SELECT token_verifier AS verifier FROM mail_messages WHERE message_key = $1', [key]);
+  return verifier.rows[0]?.verifier ? { verifier: verifier.rows[0].verifier } : null;
 }

@@ -11,6 +11,7 @@ const MAIL_KIND: Record<string, string> = { sendVerificationMail: 'verification'
 function stateChange(name: string, args: any, result: any): { changeId: string; userId?: string; state: string; reason?: unknown } | undefined {
   switch (name) {
     case 'recordRequest':
+    case 'startRequest': // shape 3 (issue #12): recordRequest and the first links in one step
       if (typeof result?.recorded !== 'boolean') return undefined;
       return { changeId: args.changeId, userId: args.userId, state: result.recorded ? 'REQUESTED' : 'SUPERSEDED' };
     case 'applyEmailChange':

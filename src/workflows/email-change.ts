@@ -25,8 +25,12 @@ import {
   type EmailChangeInput,
   type ChangeRef,
   type LinkDeadReason,
+  type PreparedLink,
   type Purpose,
+  type StartedRequest,
   type VerifyRequest,
+  messageKeyOf,
+  shapeOf,
 } from './messages';
 import { SEARCH_ATTRIBUTES } from './search-attributes';
 import { verifierOf } from './link-proof';
@@ -43,8 +47,8 @@ import {
   type LinkState,
 } from './state';
 import { startWebhooks, webhooksDelivered, withWebhooks } from './webhooks';
-import { adoptRevertWindows, holdRevertWindows, openRevertWindow, startRevertWindows } from './revert-window';
-import { remindBeforeExpiry, tellLapsed } from './reminder';
+import { adoptOpenWindows, adoptRevertWindows, holdRevertWindows, openRevertWindow, revertWindowEnd, revertWindowOpened, startRevertWindows, windowsOn } from './revert-window';
+import { remindBeforeExpiry, tellLapsed, untilDecided } from './reminder';
 import { codeIssued, codesOn, handleTypedCodes, replaceCode } from './typed-code';
 
 // PostgreSQL work retries for ~45 minutes (an outage must not lose the request), each try bounded.
@@ -78,7 +82,8 @@ const mailBackoffMs = (attempt: number) => Math.min(2 ** (attempt - 1) * 2_000, 
  */
 export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus> {
   const s = initialState(input);
-  const local = input.shape === 2; // not patched(): its TemporalChangeVersion upsert would cost every run a visibility write
+  const shape = shapeOf(input); // not patched(): its TemporalChangeVersion upsert would cost every run a visibility write
+  const local = shape >= 2;
   startWebhooks(s); // issue #14: only runs whose policy has webhooks
   const db = withWebhooks(s, local ? localDb : remoteDb);
   startRevertWindows(s); // issue #15 item 4: only runs whose policy has an undo window
@@ -140,16 +145,30 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
     await condition(() => linksMade || s.state !== 'REQUESTED');
     return statusOf(s);
   });
-  const recorded = await db.recordRequest(input, workflowInfo().runStartTime.getTime());
+  const runStartedAt = workflowInfo().runStartTime.getTime();
+  // Shape 3: recorded, its first links prepared and open undo windows found in one local activity.
+  const recorded = shape >= 3 ? await db.startRequest(input, runStartedAt, { code: codesOn(s), windows: windowsOn(s) }) : await db.recordRequest(input, runStartedAt);
   if (!recorded.recorded) return finish(s, db, 'SUPERSEDED', 'a newer request replaced this one');
   applyRecorded(s, recorded);
-  await Promise.all(requiredLinks(s).map((l) => issueLink(s, l, db)));
-  linksMade = true;
-  await adoptRevertWindows(s); // issue #15: undo windows of the run this start replaced stay open here
-  void remindBeforeExpiry(s, (l) => issueLink(s, l, db)); // issue #15 item 6
+  if (shape >= 3) {
+    const started = recorded as StartedRequest;
+    for (const l of requiredLinks(s)) linkPrepared(s, l, nextSend(s, l), started.links[l.purpose]!);
+    adoptOpenWindows(s, started.openWindows); // issue #15: undo windows of the run this start replaced stay open here
+    linksMade = true;
+  } else {
+    await Promise.all(requiredLinks(s).map((l) => issueLink(s, l, db)));
+    linksMade = true;
+    await adoptRevertWindows(s);
+  }
 
-  // Wait for every required confirmation, a cancel, or the deadline (R-EXPIRE).
-  const decided = await condition(() => allConfirmed(s) || s.cancelRequested, Math.max(1, deadlineOf(s) - Date.now()));
+  // Wait for every required confirmation, a cancel, or the deadline (R-EXPIRE); issue #15 item 6's reminder on the way.
+  const reissue = (l: LinkState) => issueLink(s, l, db);
+  let decided: boolean;
+  if (shape >= 3) decided = await untilDecided(s, reissue);
+  else {
+    void remindBeforeExpiry(s, reissue);
+    decided = await condition(() => allConfirmed(s) || s.cancelRequested, Math.max(1, deadlineOf(s) - Date.now()));
+  }
 
   if (s.cancelRequested) return holdRevertWindows(s, await finish(s, db, 'CANCELLED', 'cancelled by the user'));
   if (!decided) {
@@ -159,11 +178,15 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   }
 
   // R-VERIFY, R-CONFLICT: apply in one transaction; a race for the address may decline it.
-  const applied = await db.applyEmailChange({ changeId: input.changeId, userId: input.userId, progress: progressOf(s), ...sessionsToRevoke(s) });
+  const tellsOld = Boolean(recorded.oldEmail && recorded.oldEmailVerified);
+  // Shape 3: the undo window's link is made in the approval's transaction (issue #15; one local activity less).
+  const revertUntil = shape >= 3 && tellsOld ? revertWindowEnd(s) : undefined;
+  const applied = await db.applyEmailChange({ changeId: input.changeId, userId: input.userId, progress: progressOf(s), ...sessionsToRevoke(s), ...(revertUntil ? { revertUntil } : {}) });
   const result = await close(s, applied.state, applied.reason);
   // R-OLD: the old verified address hears of the change (never a token); failing to tell it does not undo it.
-  if (applied.state === 'APPROVED' && recorded.oldEmail && recorded.oldEmailVerified) {
-    await openRevertWindow(s); // issue #15: the notice then carries the undo link
+  if (applied.state === 'APPROVED' && tellsOld) {
+    if (revertUntil) revertWindowOpened(s, revertUntil, applied.revert);
+    else if (shape < 3) await openRevertWindow(s); // issue #15: the notice then carries the undo link
     await notices.sendChangedNotice({ changeId: input.changeId }).catch(() => undefined);
   }
   return holdRevertWindows(s, result);
@@ -175,15 +198,25 @@ const sessionsToRevoke = (s: ChangeState) =>
 
 /** Creates a link (only its verifier comes back) and mails it in the background, retrying with backoff. */
 async function issueLink(s: ChangeState, link: LinkState, db: Db): Promise<void> {
+  const messageKey = nextSend(s, link);
+  const { changeId, policy } = s.input;
+  const code = codesOn(s) ? { code: true } : {}; // issue #15 item 7: the mail carries a typed code too
+  const prepared = await db.prepareVerificationLink({ messageKey, changeId, purpose: link.purpose, to: link.to, linkTtlMs: policy.linkTtlMs, resends: s.resends, lastSendAt: s.lastSendAt, ...code });
+  linkPrepared(s, link, messageKey, prepared);
+}
+
+/** A new send of this link begins: the current link (and its code) stops working; returns the send's outbox key. */
+function nextSend(s: ChangeState, link: LinkState): string {
   if (link.verifier) link.replacedVerifiers.push(link.verifier);
   link.verifier = null;
   replaceCode(s, link);
   link.sends += 1;
-  const messageKey = `${s.input.changeId}:${link.purpose}:${link.sends}`;
   link.delivery = { status: 'sending', attempts: 0 };
-  const { changeId, policy } = s.input;
-  const code = codesOn(s) ? { code: true } : {}; // issue #15 item 7: the mail carries a typed code too
-  const prepared = await db.prepareVerificationLink({ messageKey, changeId, purpose: link.purpose, to: link.to, linkTtlMs: policy.linkTtlMs, resends: s.resends, lastSendAt: s.lastSendAt, ...code });
+  return messageKeyOf(s.input.changeId, link.purpose, link.sends);
+}
+
+/** The prepared link is the current one; its mail goes out in the background. */
+function linkPrepared(s: ChangeState, link: LinkState, messageKey: string, prepared: PreparedLink): void {
   link.verifier = prepared.verifier;
   codeIssued(s, link, prepared.codeVerifier);
   link.linkExpiresAt = prepared.linkExpiresAt;
@@ -192,13 +225,13 @@ async function issueLink(s: ChangeState, link: LinkState, db: Db): Promise<void>
 
 async function deliver(s: ChangeState, link: LinkState, messageKey: string, sendNo: number): Promise<void> {
   const current = () => link.sends === sendNo && s.state === 'REQUESTED' && link.confirmedAt === null;
-  const skipExpired = patched(SKIP_EXPIRED_LINK_MAIL);
+  const skipExpired = shapeOf(s.input) >= 3 || patched(SKIP_EXPIRED_LINK_MAIL); // shape 3 always does, without the patch's marker
   for (let attempt = 1; current(); attempt++) {
     if (skipExpired && link.linkExpiresAt !== null && Date.now() >= link.linkExpiresAt) {
       const lastError = 'the link expired before the mail could be sent; ask for a new link';
       link.delivery = { status: 'failed', attempts: attempt - 1, lastError };
       // The status row (issue #12's projection) must say so too; older shapes answer status from this run.
-      if (s.input.shape === 2) await localDb.recordMailGivenUp({ messageKey, reason: lastError });
+      if (shapeOf(s.input) >= 2) await localDb.recordMailGivenUp({ messageKey, reason: lastError });
       return;
     }
     link.delivery = { ...link.delivery, attempts: attempt };
@@ -283,7 +316,7 @@ async function close(s: ChangeState, state: ChangeStateName, reason: string | nu
   await condition(allHandlersFinished); // let waiting verify/cancel updates answer first
   // Completing in the task that ran the outcome's local activity while a send's completion may arrive would
   // fail that task (UnhandledCommand), and with it the Update answered in it: complete once the sends are back.
-  if (s.input.shape === 2) await condition(() => s.sendsInFlight === 0);
+  if (shapeOf(s.input) >= 2) await condition(() => s.sendsInFlight === 0);
   await webhooksDelivered(s); // issue #14: completes once its events reached the receiver (or delivery gave up)
   return statusOf(s);
 }

@@ -32,10 +32,12 @@ export interface EmailChangeInput {
   /** Pinned at start, so a later config change never weakens a request in flight. */
   policy: EmailChangePolicy;
   /**
-   * The workflow's command shape, pinned at start like the policy: 2 = PostgreSQL steps as local
-   * activities (issue #12). Runs started before carry none and replay as they were recorded.
+   * The workflow's command shape, pinned at start like the policy (issue #12): 2 = PostgreSQL steps as
+   * local activities; 3 = also the start's steps in one of them (`startRequest`), one timer at a time
+   * for the reminder and the deadline, and no patch marker. Runs started before carry none and replay
+   * as they were recorded.
    */
-  shape?: 2;
+  shape?: 2 | 3;
   /** Issue #15 item 5: the session that asked (sessions.id), kept when the approved change revokes the others. */
   sessionId?: string;
   /**
@@ -46,7 +48,26 @@ export interface EmailChangeInput {
 }
 
 /** The shape the API starts new runs with. */
-export const CURRENT_SHAPE = 2;
+export const CURRENT_SHAPE = 3;
+/** A run's shape: 1 for runs started before shapes existed. */
+export const shapeOf = (input: Pick<EmailChangeInput, 'shape'>): number => input.shape ?? 1;
+
+/** The outbox key of a link's mail: the change, the address it confirms and which send of that link it is. */
+export const messageKeyOf = (changeId: string, purpose: Purpose, sendNo: number): string => `${changeId}:${purpose}:${sendNo}`;
+
+/** A link prepareVerificationLink made: only its verifier and expiry leave PostgreSQL (and the typed code's verifier). */
+export interface PreparedLink {
+  verifier: string;
+  linkExpiresAt: number;
+  codeVerifier?: string | null;
+}
+
+/** An undo window of the user's that is still open (issue #15), for the run that takes it over. */
+export interface OpenRevertWindow {
+  changeId: string;
+  verifier: string;
+  until: number;
+}
 
 /** What recordRequest decided under the user's row lock: the kind and the old address that must confirm. */
 export interface RecordedRequest {
@@ -55,6 +76,12 @@ export interface RecordedRequest {
   oldEmail: string | null;
   oldEmailVerified: boolean;
   confirmOld: boolean;
+}
+
+/** Shape 3's first step: the request recorded, the first link of each address that must confirm prepared, open undo windows found. */
+export interface StartedRequest extends RecordedRequest {
+  links: { new?: PreparedLink; old?: PreparedLink };
+  openWindows: OpenRevertWindow[];
 }
 
 export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'sent' | 'failed';

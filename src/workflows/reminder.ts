@@ -1,5 +1,6 @@
 import { condition, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { shapeOf } from './messages';
 import { allConfirmed, deadlineOf, requiredLinks, type ChangeState, type LinkState } from './state';
 
 /**
@@ -14,14 +15,18 @@ const notices = proxyActivities<Activities>({
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 12, nonRetryableErrorTypes: ['SMTP_PERMANENT'] },
 });
 
-/** Waits, beside the main flow, for the reminder's moment; `issue` makes and mails a fresh link (the flow's own issueLink). */
-export async function remindBeforeExpiry(s: ChangeState, issue: (link: LinkState) => Promise<void>): Promise<void> {
+type Issue = (link: LinkState) => Promise<void>;
+
+/** When this run reminds, if it does. */
+function reminderAt(s: ChangeState): number | undefined {
   const beforeMs = s.input.policy.reminderBeforeExpiryMs ?? 0;
-  if (s.input.shape !== 2 || beforeMs <= 0) return;
+  if (shapeOf(s.input) < 2 || beforeMs <= 0) return undefined;
   const remindAt = deadlineOf(s) - beforeMs;
-  if (remindAt <= s.input.requestedAt) return; // the request is shorter than the reminder's lead
-  const settled = () => s.state !== 'REQUESTED' || s.cancelRequested || allConfirmed(s);
-  if (await condition(settled, Math.max(1, remindAt - Date.now()))) return;
+  return remindAt > s.input.requestedAt ? remindAt : undefined; // else the request is shorter than the reminder's lead
+}
+
+/** A fresh link to each address still unconfirmed; `issue` makes and mails it (the flow's own issueLink). */
+async function remind(s: ChangeState, issue: Issue): Promise<void> {
   s.reminded = true;
   await Promise.all(
     requiredLinks(s)
@@ -33,8 +38,31 @@ export async function remindBeforeExpiry(s: ChangeState, issue: (link: LinkState
   );
 }
 
+/** Shape 2: waits, beside the main flow (on a timer of its own), for the reminder's moment. */
+export async function remindBeforeExpiry(s: ChangeState, issue: Issue): Promise<void> {
+  const remindAt = reminderAt(s);
+  if (remindAt === undefined) return;
+  const settled = () => s.state !== 'REQUESTED' || s.cancelRequested || allConfirmed(s);
+  if (await condition(settled, Math.max(1, remindAt - Date.now()))) return;
+  await remind(s, issue);
+}
+
+/**
+ * Shape 3 (issue #12): the wait for every confirmation or a cancel, with the reminder and the deadline
+ * on one timer at a time (to the reminder's moment, then to the deadline). False when the deadline came.
+ */
+export async function untilDecided(s: ChangeState, issue: Issue): Promise<boolean> {
+  const decided = () => allConfirmed(s) || s.cancelRequested;
+  const remindAt = reminderAt(s);
+  if (remindAt !== undefined) {
+    if (await condition(decided, Math.max(1, remindAt - Date.now()))) return true;
+    await remind(s, issue);
+  }
+  return condition(decided, Math.max(1, deadlineOf(s) - Date.now()));
+}
+
 /** After the request ended EXPIRED: the new address hears that it lapsed (the old one got only the request's own mail). */
 export async function tellLapsed(s: ChangeState): Promise<void> {
-  if (s.input.shape !== 2 || !s.input.policy.expiryNotice) return;
+  if (shapeOf(s.input) < 2 || !s.input.policy.expiryNotice) return;
   await notices.sendLapsedNotice({ changeId: s.input.changeId }).catch(() => undefined);
 }

@@ -1,7 +1,7 @@
 import { ApplicationFailure, allHandlersFinished, condition, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { verifierOf } from './link-proof';
-import { FailureType, revertUpdate, type ChangeStatus, type RevertRequest, type RevertResult } from './messages';
+import { FailureType, revertUpdate, shapeOf, type ChangeStatus, type OpenRevertWindow, type RevertRequest, type RevertResult } from './messages';
 import type { ChangeState, RevertWindow } from './state';
 
 /**
@@ -19,7 +19,7 @@ const notices = proxyActivities<Activities>({
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 12, nonRetryableErrorTypes: ['SMTP_PERMANENT'] },
 });
 
-const windowsOn = (s: ChangeState) => s.input.policy.revertWindowMs !== undefined && s.input.shape === 2;
+export const windowsOn = (s: ChangeState): boolean => s.input.policy.revertWindowMs !== undefined && shapeOf(s.input) >= 2;
 
 /** Registers the `revert` Update (runs with an undo policy only). */
 export function startRevertWindows(s: ChangeState): void {
@@ -69,19 +69,33 @@ function checkRevert(s: ChangeState, { changeId, proof }: RevertRequest): void {
 const dead = (reason: 'expired' | 'finished', message: string) =>
   ApplicationFailure.create({ type: FailureType.linkExpired, message, details: [{ reason }], nonRetryable: true });
 
-/** After an approved change with a verified old address: makes the undo link (mailed with the change notice) and opens its window. */
-export async function openRevertWindow(s: ChangeState): Promise<void> {
+/** Where an undo window opened now would end; undefined when this run opens none. */
+export function revertWindowEnd(s: ChangeState): number | undefined {
   const windowMs = s.input.policy.revertWindowMs ?? 0;
-  if (!windowsOn(s) || windowMs <= 0 || s.revertWindows.some((w) => w.revertedAt !== null)) return;
-  const until = Date.now() + windowMs;
-  const prepared = await localDb.prepareRevertLink({ changeId: s.input.changeId, userId: s.input.userId, until });
+  if (!windowsOn(s) || windowMs <= 0 || s.revertWindows.some((w) => w.revertedAt !== null)) return undefined;
+  return Date.now() + windowMs;
+}
+
+/** Shape 2, after an approved change with a verified old address: makes the undo link (mailed with the change notice) and opens its window. */
+export async function openRevertWindow(s: ChangeState): Promise<void> {
+  const until = revertWindowEnd(s);
+  if (until === undefined) return;
+  revertWindowOpened(s, until, await localDb.prepareRevertLink({ changeId: s.input.changeId, userId: s.input.userId, until }));
+}
+
+/** The undo link was made (none for an account under an undo's block): its window is open until `until`. */
+export function revertWindowOpened(s: ChangeState, until: number, prepared: { verifier: string } | null | undefined): void {
   if (prepared) s.revertWindows.push({ changeId: s.input.changeId, verifier: prepared.verifier, until, revertedAt: null, closed: false });
 }
 
 /** A newer run takes over the open windows of the run its start terminated (so a new start never ends an undo window). */
 export async function adoptRevertWindows(s: ChangeState): Promise<void> {
   if (!windowsOn(s)) return;
-  const open = await localDb.openRevertWindows({ userId: s.input.userId, changeId: s.input.changeId });
+  adoptOpenWindows(s, await localDb.openRevertWindows({ userId: s.input.userId, changeId: s.input.changeId }));
+}
+
+/** Holds the given open windows here (shape 3 finds them in its first local activity). */
+export function adoptOpenWindows(s: ChangeState, open: OpenRevertWindow[]): void {
   for (const w of open) s.revertWindows.push({ changeId: w.changeId, verifier: w.verifier, until: w.until, revertedAt: null, closed: false });
 }
 

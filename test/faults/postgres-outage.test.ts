@@ -29,10 +29,10 @@ let http: ApiClient;
 
 beforeAll(async () => {
   postgres = await startEmbeddedPostgres(path.join(inject('tempDir'), `pg-outage-${randomUUID()}`));
-  await migrate(postgres.url, createLogger('silent'));
+  await migrate(postgres.localUrl, createLogger('silent'));
   smtp = await startSmtpCapture();
   // One link per change, so one confirmation applies it.
-  const env = serviceEnv({ databaseUrl: postgres.url, smtpUrl: smtp.url, port: await freePort(), env: { CONFIRM_OLD_EMAIL: 'false' } });
+  const env = serviceEnv({ databaseUrl: postgres.localUrl, smtpUrl: smtp.url, port: await freePort(), env: { CONFIRM_OLD_EMAIL: 'false' } });
   // The worker as its own process, as in production: if it dies, nothing completes the change.
   worker = spawnWorker(env);
   await worker.ready;
@@ -53,7 +53,7 @@ afterAll(async () => {
 });
 
 async function client(): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: postgres.url });
+  const c = new pg.Client({ connectionString: postgres.localUrl });
   c.on('error', () => undefined); // the outage cuts this connection too
   await c.connect();
   return c;

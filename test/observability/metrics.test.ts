@@ -178,7 +178,7 @@ describe('metrics after real flows', () => {
     expect(sample(metrics, 'email_change_mails_total', { kind: 'verification', result: 'failed_permanent' })).toBe(1);
     expect(sample(metrics, 'email_change_state_changes_total', { state: 'REQUESTED' })).toBeGreaterThanOrEqual(3);
     expect(sample(metrics, 'email_change_state_changes_total', { state: 'APPROVED' })).toBeGreaterThanOrEqual(1);
-    expect(sample(metrics, 'email_change_activity_attempts_total', { activity: 'recordRequest', outcome: 'completed' })).toBeGreaterThanOrEqual(3);
+    expect(sample(metrics, 'email_change_activity_attempts_total', { activity: 'startRequest', outcome: 'completed' })).toBeGreaterThanOrEqual(3);
     expect(sample(metrics, 'email_change_activity_attempts_total', { activity: 'sendVerificationMail', outcome: 'failed_permanent' })).toBe(1);
     // The Temporal SDK's own metrics (native runtime's Prometheus exporter), served on the same port.
     expect(metrics).toMatch(/^temporal_\w+/m);

@@ -147,7 +147,7 @@ describe('tracing on (OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
     // The workflow's spans reach the exporter once its last task is done, and an export the batch timer
     // started may still be in flight after a flush: flush and read until every span looked at below is in.
     const expected = [
-      [flow.startId, ['POST /v1/email/change', STARTS_RUN, 'RunWorkflow:emailChange', 'StartActivity:sendVerificationMail', 'RunActivity:sendVerificationMail', 'RunActivity:recordRequest']],
+      [flow.startId, ['POST /v1/email/change', STARTS_RUN, 'RunWorkflow:emailChange', 'StartActivity:sendVerificationMail', 'RunActivity:sendVerificationMail', 'RunActivity:startRequest']],
       [flow.verifyId, ['POST /v1/email/verify', 'HandleUpdate:verify']],
     ] as const;
     const named = (s: ExportedSpan, name: string | RegExp) => (typeof name === 'string' ? s.name === name : name.test(s.name));
@@ -193,7 +193,7 @@ describe('tracing on (OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
     expect(send, 'activity span').toMatchObject({ service: 'email-change-worker', parentSpanId: schedule!.spanId });
     expect(send!.attributes).toMatchObject({ 'request.id': flow.startId, 'email_change.change_id': flow.changeId });
     // A local activity (the request's row) is traced the same way.
-    expect(find('RunActivity:recordRequest', inTrace)?.attributes['request.id']).toBe(flow.startId);
+    expect(find('RunActivity:startRequest', inTrace)?.attributes['request.id']).toBe(flow.startId);
   });
 
   it('the verify request: its own trace and request id, through the Update into the workflow', () => {
