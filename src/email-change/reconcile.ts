@@ -136,6 +136,16 @@ export class Reconciler {
     return closed;
   }
 
+  /**
+   * The row's run just answered an Update (the start's `recorded` one, a confirmation, a resend), so it
+   * is open now: status reads may trust that as they trust a describe() (issue #12: a pending change's
+   * first read then costs no Temporal call; the watcher closes the row if the run ends without recording it).
+   */
+  sawOpen(changeId: string): void {
+    if (this.openSeen.size >= OPEN_SEEN_MAX) this.openSeen.clear();
+    this.openSeen.set(changeId, Date.now());
+  }
+
   /** A REQUESTED row as it stands once checked against its run: closed if the run is gone, else unchanged. */
   async settle(row: RequestRow, deadlineMs: number, trustOpenForMs = 0): Promise<RequestRow> {
     if (row.state !== 'REQUESTED') return row;
@@ -144,8 +154,7 @@ export class Reconciler {
     if (trustOpenForMs > 0 && seen !== undefined && Date.now() - seen < trustOpenForMs) return row;
     const verdict = verdictOf(row, await this.describe(row.userId, deadlineMs));
     if (verdict.kind === 'open') {
-      if (this.openSeen.size >= OPEN_SEEN_MAX) this.openSeen.clear();
-      this.openSeen.set(row.id, Date.now());
+      this.sawOpen(row.id);
       return row;
     }
     this.openSeen.delete(row.id);

@@ -166,6 +166,7 @@ export class EmailChangeService {
         throw err;
       },
     );
+    if (change.state === 'REQUESTED') this.reconciler.sawOpen(change.id); // the run answered: open now
     return { change, lock: await this.guard.status(user.id) };
   }
 
