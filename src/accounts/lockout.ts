@@ -8,6 +8,12 @@ export interface LockStatus {
   attemptsLeft: number;
 }
 
+/** What lockColumns reads. */
+export interface LockFacts {
+  failures: number;
+  lockedUntil: Date | null;
+}
+
 export interface LockPolicy {
   maxFailures: number;
   failureWindowMs: number;
@@ -47,12 +53,20 @@ export class ReauthGuard {
   ) {}
 
   async status(userId: string): Promise<LockStatus> {
-    const { rows } = await this.pool.query<{ failures: number; lockedUntil: Date | null }>(
-      `SELECT ${EFFECTIVE_FAILURES} AS failures, CASE WHEN locked_until > now() THEN locked_until END AS "lockedUntil"
-       FROM users WHERE id = $1`,
-      [userId, this.policy.failureWindowMs],
-    );
-    const row = rows[0];
+    const { rows } = await this.pool.query<LockFacts>(`SELECT ${this.lockColumns.sql} FROM users WHERE id = $1`, [userId, ...this.lockColumns.params]);
+    return this.statusOf(rows[0]);
+  }
+
+  /**
+   * The columns status() reads from a `users` row, for a caller that reads the row anyway (issue #12:
+   * a status read asks PostgreSQL once for the request and the lock); `params` follow the user id ($1).
+   */
+  get lockColumns(): { sql: string; params: unknown[] } {
+    return { sql: `${EFFECTIVE_FAILURES} AS failures, CASE WHEN locked_until > now() THEN locked_until END AS "lockedUntil"`, params: [this.policy.failureWindowMs] };
+  }
+
+  /** R-LOCK's view of those columns (no row: nothing counted). */
+  statusOf(row: LockFacts | undefined): LockStatus {
     const lockedUntil = row?.lockedUntil ?? null;
     return {
       locked: lockedUntil !== null,

@@ -41,6 +41,17 @@ const REQUEST_COLUMNS = `id, user_id AS "userId", state, kind, new_email AS "new
   created_at AS "createdAt", expires_at AS "expiresAt", delivery, reason, resends, last_send_at AS "lastSendAt",
   resend_cooldown_ms AS "resendCooldownMs", max_resends AS "maxResends"`;
 
+export type CurrentRow = RequestRow & { mails: MailFacts[] | null };
+
+const CURRENT_SQL = `SELECT ${REQUEST_COLUMNS}, m.mails FROM email_change_requests r
+  LEFT JOIN LATERAL (
+    SELECT json_agg(x) AS mails FROM (
+      SELECT DISTINCT ON (kind) substr(kind, 8) AS purpose, status, attempts, last_error AS "lastError", sent_at AS "sentAt", link_expires_at AS "linkExpiresAt"
+      FROM mail_messages WHERE change_id = r.id AND kind IN ('verify-new', 'verify-old') ORDER BY kind, created_at DESC
+    ) x
+  ) m ON true
+  WHERE r.id = (SELECT current_change_id FROM users WHERE id = $1)`;
+
 /** Ends every other open request of the user as SUPERSEDED (the caller holds the user's row lock and knows its run is current). */
 export async function supersedeOpenRequests(db: Pick<pg.PoolClient, 'query'>, userId: string, changeId: string): Promise<void> {
   await db.query(
@@ -81,19 +92,23 @@ export class RequestRows {
   }
 
   /** The user's most recently recorded request, if any, with its latest verification mails (one round trip). */
-  async current(userId: string): Promise<(RequestRow & { mails: MailFacts[] | null }) | undefined> {
-    const { rows } = await this.pool.query<RequestRow & { mails: MailFacts[] | null }>(
-      `SELECT ${REQUEST_COLUMNS}, m.mails FROM email_change_requests r
-       LEFT JOIN LATERAL (
-         SELECT json_agg(x) AS mails FROM (
-           SELECT DISTINCT ON (kind) substr(kind, 8) AS purpose, status, attempts, last_error AS "lastError", sent_at AS "sentAt", link_expires_at AS "linkExpiresAt"
-           FROM mail_messages WHERE change_id = r.id AND kind IN ('verify-new', 'verify-old') ORDER BY kind, created_at DESC
-         ) x
-       ) m ON true
-       WHERE r.id = (SELECT current_change_id FROM users WHERE id = $1)`,
-      [userId],
-    );
+  async current(userId: string): Promise<CurrentRow | undefined> {
+    const { rows } = await this.pool.query<CurrentRow>(CURRENT_SQL, [userId]);
     return rows[0];
+  }
+
+  /**
+   * current(), and in the same round trip columns of the user's own row (`userColumns.sql`, its
+   * parameters after the user id): issue #12's status read asks PostgreSQL once for the request and the lock.
+   */
+  async currentWithUser<U extends object>(userId: string, userColumns: { sql: string; params: unknown[] }): Promise<{ row: CurrentRow | undefined; user: U | undefined }> {
+    // Side by side in one row (the column names differ); no request: its columns are null.
+    const { rows } = await this.pool.query<Partial<CurrentRow> & U>(
+      `SELECT u.*, c.* FROM (SELECT ${userColumns.sql} FROM users WHERE id = $1) u LEFT JOIN LATERAL (${CURRENT_SQL}) c ON true`,
+      [userId, ...userColumns.params],
+    );
+    const found = rows[0];
+    return { row: found?.id ? (found as CurrentRow) : undefined, user: found };
   }
 
   /** The verifier of the latest link mailed for a purpose of a change (the only one a resend left working). */
