@@ -230,7 +230,11 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           );
           const request = req.rows[0];
           if (!request) throw ApplicationFailure.nonRetryable(`no request ${args.changeId}`, 'REQUEST_NOT_FOUND');
-          if (request.state !== 'REQUESTED') return { state: request.state, reason: request.reason };
+          if (request.state !== 'REQUESTED') {
+            // A retry after a try that committed: the undo link that try made (the same one) comes back with its answer.
+            const revert = request.state === 'APPROVED' && args.revertUntil !== undefined ? { revert: await prepareRevertLinkIn(db, config.tokenKeys, args.changeId, args.revertUntil) } : {};
+            return { state: request.state, reason: request.reason, ...revert };
+          }
 
           const user = await db.query<{ email: string | null; normalized: string | null; verified: boolean }>(
             'SELECT email, email_normalized AS normalized, email_verified AS verified FROM users WHERE id = $1 FOR UPDATE',
