@@ -9,8 +9,8 @@ import { createWorker } from '../src/worker';
 import { createMailTransport } from '../src/mail/transport';
 import { createLogger } from '../src/log';
 import { SKIP_EXPIRED_LINK_MAIL } from '../src/workflows/email-change';
-import { workflowIdFor, type EmailChangeInput } from '../src/workflows/messages';
-import { SEARCH_ATTRIBUTES } from '../src/workflows/search-attributes';
+import { workflowIdFor } from '../src/workflows/messages';
+import { changeInput, startChangeRun } from './helpers/workflow-start';
 import { CODE_MAX_ATTEMPTS } from '../src/verification-codes';
 import { startStack, type TestStack } from './helpers/stack';
 import { installQuietRuntime } from './helpers/services';
@@ -97,31 +97,9 @@ describe('the prebuilt workflow bundle', () => {
     // The shape-2 run, started as the API of the previous release did (its input pinned shape 2).
     const user = await signedInUser(api);
     const email = uniqueEmail('shape-2');
-    const input: EmailChangeInput = {
-      changeId: randomUUID(),
-      userId: user.id,
-      kind: 'ADD',
-      newEmail: email,
-      newEmailNormalized: email.toLowerCase(),
-      oldEmail: null,
-      oldEmailVerified: false,
-      confirmOld: false,
-      requestedAt: Date.now(),
-      requestedBy: { method: 'password' },
-      policy: stack.config.policy,
-      shape: 2,
-      verificationCode: { maxAttempts: CODE_MAX_ATTEMPTS },
-    };
+    const input = changeInput({ changeId: randomUUID(), userId: user.id, newEmail: email, policy: stack.config.policy, shape: 2, verificationCode: { maxAttempts: CODE_MAX_ATTEMPTS } });
     const workflowId = workflowIdFor(user.id);
-    const handle = await stack.temporal.workflow.start('emailChange', {
-      taskQueue: stack.config.temporal.taskQueue,
-      workflowId,
-      args: [input],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
-        { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
-      ],
-    });
+    const handle = await startChangeRun(stack.temporal, stack.config.temporal.taskQueue, input);
     await tokenFromMail(stack.smtp, email); // its first task ran
     runs.push({ workflowId, runId: handle.firstExecutionRunId });
 

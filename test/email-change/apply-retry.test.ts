@@ -15,6 +15,8 @@ import { workflowIdFor } from '../../src/workflows/messages';
  * run: the retry must hand back the same undo link, or the run would hold no window for the link
  * its notice then mails. Against the real PostgreSQL, the activity called as the worker calls it.
  */
+type Applied = Awaited<ReturnType<Activities['applyEmailChange']>>;
+
 let pool: pg.Pool;
 let acts: Activities;
 beforeAll(() => {
@@ -59,7 +61,7 @@ describe('applyEmailChange with the undo window (shape 3)', () => {
     const progress = { newConfirmedAt: now, oldConfirmedAt: now, resends: 0, delivery: { new: { status: 'sent' as const, attempts: 1 }, old: { status: 'sent' as const, attempts: 1 } } };
     const args = { changeId, userId, progress, revertUntil: now + 3_600_000 };
 
-    const first = await new MockActivityEnvironment().run(acts.applyEmailChange, args);
+    const first = (await new MockActivityEnvironment().run(acts.applyEmailChange, args)) as Applied;
     expect(first.state).toBe('APPROVED');
     expect(first.revert?.verifier).toMatch(/\S{20,}/);
 
@@ -78,7 +80,7 @@ describe('applyEmailChange with the undo window (shape 3)', () => {
     const { userId, changeId } = await confirmedChange();
     const now = Date.now();
     const progress = { newConfirmedAt: now, oldConfirmedAt: now, resends: 0, delivery: { new: { status: 'sent' as const, attempts: 1 } } };
-    const applied = await new MockActivityEnvironment().run(acts.applyEmailChange, { changeId, userId, progress });
+    const applied = (await new MockActivityEnvironment().run(acts.applyEmailChange, { changeId, userId, progress })) as Applied;
     expect(applied).toEqual({ state: 'APPROVED', reason: null });
     const notices = await pool.query('SELECT 1 FROM mail_messages WHERE change_id = $1', [changeId]);
     expect(notices.rowCount).toBe(0);

@@ -9,8 +9,8 @@ import { createPool } from '../../src/db/pool';
 import { createLogger } from '../../src/log';
 import { createMailTransport } from '../../src/mail/transport';
 import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
-import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
-import { workflowIdFor, type ChangeStatus, type EmailChangeInput } from '../../src/workflows/messages';
+import type { ChangeStatus } from '../../src/workflows/messages';
+import { changeInput, startChangeRun } from '../helpers/workflow-start';
 import { linkIn, tokenOf } from '../helpers/flow';
 import { startTimeSkippingEnv } from '../helpers/time-skipping';
 import { dataConverter } from '../../src/codec/data-converter';
@@ -103,28 +103,8 @@ describe('R-EXPIRE with the default 24 h request lifetime (time-skipping test se
     const changeId = randomUUID();
     const user = await userFor(changeId);
     const email = `expiry-${randomUUID().slice(0, 8)}@example.com`;
-    const input: EmailChangeInput = {
-      changeId,
-      userId: user.id,
-      kind: 'ADD',
-      newEmail: email,
-      newEmailNormalized: email.toLowerCase(),
-      oldEmail: null,
-      oldEmailVerified: false,
-      confirmOld: false,
-      requestedAt: Date.now(),
-      requestedBy: { method: 'password' },
-      policy: config.policy,
-    };
-    const handle = await env.client.workflow.start('emailChange', {
-      taskQueue: config.temporal.taskQueue,
-      workflowId: workflowIdFor(user.id),
-      args: [input],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.userId.key, value: user.id },
-        { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
-      ],
-    });
+    const input = changeInput({ changeId, userId: user.id, newEmail: email, policy: config.policy }); // no shape: a run as started before shapes
+    const handle = await startChangeRun(env.client, config.temporal.taskQueue, input);
 
     const mail = await smtp.waitForMessage(email);
     expect(mail.subject).toBe('Confirm your email address');

@@ -9,8 +9,8 @@ import { createPool } from '../../src/db/pool';
 import { createLogger } from '../../src/log';
 import { createMailTransport } from '../../src/mail/transport';
 import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
-import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
-import { CURRENT_SHAPE, verifyUpdate, workflowIdFor, type EmailChangeInput } from '../../src/workflows/messages';
+import { CURRENT_SHAPE, verifyUpdate } from '../../src/workflows/messages';
+import { changeInput, startChangeRun } from '../helpers/workflow-start';
 import { proofOf } from '../../src/tokens';
 import { dataConverter } from '../../src/codec/data-converter';
 import { startTimeSkippingEnv } from '../helpers/time-skipping';
@@ -83,29 +83,9 @@ export async function userFor(pool: pg.Pool, changeId: string, verifiedEmail?: s
 
 /** Starts the user's run like POST /v1/email/change (UPDATE when `oldEmail` is the user's verified address). */
 export async function startRun(s: SkippingStack, args: { changeId: string; userId: string; newEmail: string; oldEmail?: string }) {
-  const input: EmailChangeInput = {
-    changeId: args.changeId,
-    userId: args.userId,
-    kind: args.oldEmail ? 'UPDATE' : 'ADD',
-    newEmail: args.newEmail,
-    newEmailNormalized: args.newEmail.toLowerCase(),
-    oldEmail: args.oldEmail ?? null,
-    oldEmailVerified: Boolean(args.oldEmail),
-    confirmOld: Boolean(args.oldEmail) && s.config.policy.confirmOldEmail,
-    requestedAt: await s.env.currentTimeMs(), // the test server's clock, which env.sleep() moves on
-    requestedBy: { method: 'password' },
-    policy: s.config.policy,
-    shape: CURRENT_SHAPE,
-  };
-  return s.env.client.workflow.start('emailChange', {
-    taskQueue: s.config.temporal.taskQueue,
-    workflowId: workflowIdFor(args.userId),
-    args: [input],
-    typedSearchAttributes: [
-      { key: SEARCH_ATTRIBUTES.userId.key, value: args.userId },
-      { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
-    ],
-  });
+  // requestedAt: the test server's clock, which env.sleep() moves on.
+  const input = changeInput({ ...args, policy: s.config.policy, requestedAt: await s.env.currentTimeMs(), shape: CURRENT_SHAPE });
+  return startChangeRun(s.env.client, s.config.temporal.taskQueue, input);
 }
 
 /** Confirms the new address with the token of mail number `index` to it. */
