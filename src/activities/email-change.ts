@@ -4,7 +4,7 @@ import { sendOnceWith } from './send-once';
 import { inTransaction } from '../db/pool';
 import { createLinkToken, sealToken, tokenVerifier, unsealToken } from '../tokens';
 import { changedNotice, verificationMail } from '../mail/templates';
-import { readerOf } from '../mail/reader';
+import { readerFrom, readerOf, type ReaderFacts } from '../mail/reader';
 import { Localizer } from '../i18n';
 import {
   DeclineCode,
@@ -177,13 +177,15 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
 
     /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
     async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; kind?: ChangeKind; purpose: Purpose; lastTry?: boolean; reminder?: boolean }) {
-      const { rows } = await pool.query<{ recipient: string; linkExpiresAt: Date; sealed: Buffer | null }>(
-        'SELECT recipient, link_expires_at AS "linkExpiresAt", token_sealed AS sealed FROM mail_messages WHERE message_key = $1',
-        [args.messageKey],
+      // The prepared link and the reader's language in one round trip (issue #12).
+      const { rows } = await pool.query<{ recipient: string; linkExpiresAt: Date; sealed: Buffer | null } & ReaderFacts>(
+        `SELECT m.recipient, m.link_expires_at AS "linkExpiresAt", m.token_sealed AS sealed, u.locale, u.time_zone AS "timeZone"
+         FROM mail_messages m LEFT JOIN users u ON u.id = $2 WHERE m.message_key = $1`,
+        [args.messageKey, args.input.userId],
       );
       const prepared = rows[0];
       if (!prepared) throw ApplicationFailure.nonRetryable(`no prepared link for ${args.messageKey}`, 'MAIL_NOT_PREPARED');
-      const reader = await readerOf(pool, localizer, args.input.userId);
+      const reader = readerFrom(localizer, prepared);
       return sendOnce(args.messageKey, prepared.recipient, () => {
         if (!prepared.sealed) throw ApplicationFailure.nonRetryable(`the link of ${args.messageKey} is gone`, 'MAIL_NOT_PREPARED');
         const { token, code } = unsealedWithCode(unsealToken(config.tokenKeys, prepared.sealed, args.messageKey));
@@ -244,13 +246,13 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           const now = user.rows[0];
           const moved = request.kind === 'ADD' ? Boolean(now?.verified) : !now?.verified || now.email !== request.oldEmail;
           if (moved || (request.needsOld && args.progress.oldConfirmedAt === null)) {
-            return decline(db, args.changeId, finalColumns, `${DeclineCode.accountEmailChanged}: the account's email address changed while this request was open`);
+            return decline(db, args.changeId, finalColumns, args.progress, `${DeclineCode.accountEmailChanged}: the account's email address changed while this request was open`);
           }
           const taken = await db.query(
             'SELECT 1 FROM users WHERE lower(email_normalized) = $1 AND email_verified AND id <> $2',
             [request.normalized, args.userId],
           );
-          if ((taken.rowCount ?? 0) > 0) return decline(db, args.changeId, finalColumns);
+          if ((taken.rowCount ?? 0) > 0) return decline(db, args.changeId, finalColumns, args.progress);
 
           // An address held only unverified elsewhere moves here; that account keeps it in its history.
           const holders = await db.query<{ id: string; email: string }>(
@@ -279,13 +281,13 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
                new_confirmed_at = $2, old_confirmed_at = $3, resends = $4, delivery = $5 WHERE id = $1`,
             [args.changeId, ...finalColumns],
           );
-          await recordConfirmedMailsSent(db, args.changeId);
+          await recordConfirmedMailsSent(db, args.changeId, args.progress);
           const revert = args.revertUntil === undefined ? {} : { revert: await prepareRevertLinkIn(db, config.tokenKeys, args.changeId, args.revertUntil) };
           return { state: 'APPROVED' as const, reason: null, ...revert };
         });
       } catch (err) {
         // Another account verified the address in a concurrent transaction: the unique index decides.
-        if ((err as { constraint?: string }).constraint === 'users_verified_email_key') return decline(pool, args.changeId, finalColumns);
+        if ((err as { constraint?: string }).constraint === 'users_verified_email_key') return decline(pool, args.changeId, finalColumns, args.progress);
         throw err;
       }
     },
@@ -304,7 +306,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
         [args.changeId, args.state, args.reason, toDate(args.progress.newConfirmedAt), toDate(args.progress.oldConfirmedAt), args.progress.resends, JSON.stringify(args.progress.delivery)],
       );
       if (rows[0]) {
-        await recordConfirmedMailsSent(pool, args.changeId);
+        await recordConfirmedMailsSent(pool, args.changeId, args.progress);
         return rows[0];
       }
       const current = await pool.query<{ state: ChangeStateName; reason: string | null }>('SELECT state, reason FROM email_change_requests WHERE id = $1', [args.changeId]);
@@ -339,6 +341,7 @@ async function decline(
   db: { query: (text: string, values: unknown[]) => Promise<unknown> },
   changeId: string,
   finalColumns: unknown[],
+  progress: Progress,
   reason = `${DeclineCode.emailTaken}: another account verified this address first`,
 ) {
   await db.query(
@@ -346,7 +349,7 @@ async function decline(
        new_confirmed_at = $3, old_confirmed_at = $4, resends = $5, delivery = $6 WHERE id = $1 AND state = 'REQUESTED'`,
     [changeId, reason, ...finalColumns],
   );
-  await recordConfirmedMailsSent(db, changeId);
+  await recordConfirmedMailsSent(db, changeId, progress);
   return { state: 'DECLINED' as const, reason };
 }
 
@@ -354,7 +357,10 @@ async function decline(
  * A confirmed link proves its mail arrived: a send whose attempt died after the relay took it (and was
  * not retried, the link being used) is recorded as sent rather than left `sending` for good.
  */
-async function recordConfirmedMailsSent(db: { query: (text: string, values: unknown[]) => Promise<unknown> }, changeId: string) {
+async function recordConfirmedMailsSent(db: { query: (text: string, values: unknown[]) => Promise<unknown> }, changeId: string, progress: Progress) {
+  // Only when the run has not heard of a confirmed link's send: nearly always it has, and this costs no query.
+  const unreported = (confirmedAt: number | null, delivery?: Delivery) => confirmedAt !== null && delivery?.status !== 'sent';
+  if (!unreported(progress.newConfirmedAt, progress.delivery.new) && !unreported(progress.oldConfirmedAt, progress.delivery.old)) return;
   await db.query(
     `UPDATE mail_messages m SET status = 'sent', sent_at = coalesce(m.sent_at, now()), send_started_at = NULL, token_sealed = NULL
      FROM email_change_requests r
