@@ -54,7 +54,7 @@ describe('REVERT_WINDOW: 7 days on the run of the change (time-skipping test ser
     expect(result).toMatchObject({ alreadyReverted: false, restoredEmail: oldEmail });
 
     // Awaited through a plain client: the time-skipping client's result() lets the server skip time while it
-    // waits, and between A's last activity and its completion it would skip to B's window end (one CI run did).
+    // waits, and between A's last activity and its completion it may skip to B's window end (the likely cause of one CI failure).
     const status: ChangeStatus = await new Client({ connection: s.env.connection, namespace: s.config.temporal.namespace, dataConverter: dataConverter(s.config.payloadKeys) })
       .workflow.getHandle(handle.workflowId)
       .result();
