@@ -137,9 +137,9 @@ export class Reconciler {
   }
 
   /**
-   * The row's run just answered an Update (the start's `recorded` one, a confirmation, a resend), so it
-   * is open now: status reads may trust that as they trust a describe() (issue #12: a pending change's
-   * first read then costs no Temporal call; the watcher closes the row if the run ends without recording it).
+   * The row's run just answered the start's `recorded` Update, so it is open now: status reads may trust
+   * that as they trust a describe() (issue #12: a pending change's first read then costs no Temporal call;
+   * the watcher closes the row if the run ends without recording it).
    */
   sawOpen(changeId: string): void {
     if (this.openSeen.size >= OPEN_SEEN_MAX) this.openSeen.clear();

@@ -195,7 +195,7 @@ export class EmailChangeService {
 
   /** R-STATUS: from the running workflow while it runs, from PostgreSQL after. */
   async status(userId: string): Promise<{ change: ChangeStatus | null; lock: LockStatus }> {
-    // One round trip for the request and the lock (issue #12: a status read is three queries less than it was).
+    // One round trip for the request and the lock (issue #12: it was two, in parallel).
     const { row, user } = await this.requests.currentWithUser<LockFacts>(userId, this.guard.lockColumns);
     return { change: await this.currentChange(userId, { row }), lock: this.guard.statusOf(user) };
   }

@@ -7,18 +7,23 @@ import { createActivities, type Activities } from '../../src/activities';
 import { createPool } from '../../src/db/pool';
 import { createLogger } from '../../src/log';
 import { createMailTransport } from '../../src/mail/transport';
-import { workflowIdFor } from '../../src/workflows/messages';
+import { CURRENT_SHAPE, workflowIdFor } from '../../src/workflows/messages';
+import { changeInput } from '../helpers/workflow-start';
 
 /**
- * Issue #12's shape 3 makes an approved change's undo link in applyEmailChange's own transaction. A
- * local activity is retried when its worker dies after the commit and before the answer reaches the
- * run: the retry must hand back the same undo link, or the run would hold no window for the link
- * its notice then mails. Against the real PostgreSQL, the activity called as the worker calls it.
+ * Issue #12's shape 3 folds steps into one local activity each: the start's record + first links
+ * (startRequest), and the approval + undo link (applyEmailChange). A local activity is retried when
+ * its worker dies after its writes and before the answer reaches the run: the retry must hand back
+ * what the first try made (the same links, the same undo link), or the run would hold verifiers of
+ * links nobody was mailed, or no window for the link its notice mails. Against the real PostgreSQL,
+ * the activities called as the worker calls them.
  */
 type Applied = Awaited<ReturnType<Activities['applyEmailChange']>>;
+type Started = Awaited<ReturnType<Activities['startRequest']>>;
 
 let pool: pg.Pool;
 let acts: Activities;
+let policy: ReturnType<typeof loadConfig>['policy'];
 beforeAll(() => {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -29,6 +34,7 @@ beforeAll(() => {
   });
   const log = createLogger('silent');
   pool = createPool(config.databaseUrl!, 2, log);
+  policy = config.policy;
   acts = createActivities({ config, pool, mail: createMailTransport(config.smtpUrl!), log });
 });
 afterAll(() => pool?.end());
@@ -84,5 +90,28 @@ describe('applyEmailChange with the undo window (shape 3)', () => {
     expect(applied).toEqual({ state: 'APPROVED', reason: null });
     const notices = await pool.query('SELECT 1 FROM mail_messages WHERE change_id = $1', [changeId]);
     expect(notices.rowCount).toBe(0);
+  });
+});
+
+describe('startRequest (shape 3)', () => {
+  it('a retry after a try whose answer was lost answers the same record, the same links (and typed codes), and writes nothing twice', async () => {
+    const { userId, changeId: earlier } = await confirmedChange(); // a verified address: the change needs both links
+    await pool.query('UPDATE email_change_requests SET run_started_at = now() WHERE id = $1', [earlier]);
+    const changeId = randomUUID();
+    const input = changeInput({ changeId, userId, newEmail: `next-${changeId.slice(0, 8)}@example.test`, oldEmail: (await pool.query('SELECT email FROM users WHERE id = $1', [userId])).rows[0].email, policy, shape: CURRENT_SHAPE, verificationCode: { maxAttempts: 5 } });
+    const env = (attempt: number) => new MockActivityEnvironment({ attempt, workflowExecution: { workflowId: workflowIdFor(userId), runId: randomUUID() } });
+    const runStartedAt = Date.now() + 60_000; // well after the user's earlier request's run: no Temporal call to decide
+    const opts = { code: true, windows: true };
+
+    const first = (await env(1).run(acts.startRequest, input, runStartedAt, opts)) as Started;
+    expect(first).toMatchObject({ recorded: true, kind: 'UPDATE', confirmOld: true, openWindows: [] });
+    expect(first.links.new?.verifier).toBeTruthy();
+    expect(first.links.old?.verifier).toBeTruthy();
+    expect(first.links.new?.codeVerifier).not.toBe(first.links.old?.codeVerifier);
+
+    const retried = (await env(2).run(acts.startRequest, input, runStartedAt, opts)) as Started;
+    expect(retried).toEqual(first);
+    const rows = await pool.query<{ n: string }>('SELECT count(*) AS n FROM mail_messages WHERE change_id = $1', [changeId]);
+    expect(Number(rows.rows[0]!.n)).toBe(2);
   });
 });
