@@ -5,7 +5,7 @@ import v8 from 'node:v8';
 import { DEFAULTS, type BenchOptions, type Section } from './options';
 import { startStack, type Stack } from './lib/stack';
 import type { Service } from './lib/services';
-import { cpuMs, treeCpuMs } from './lib/proc';
+import { treeCpuMs } from './lib/proc';
 import { UserFactory, BENCH_PASSWORD, type BenchUser } from './lib/users';
 import { BareMailbox, bareFlow, changeFlow, confirmUntilApproved, e2eFlow, minimalFlow, startAndAwaitMail, type E2EContext, type FlowTiming, type ReauthMethod } from './lib/flows';
 import { closedLoop, openLoop, type LoopResult, type OpenLoopResult } from './lib/loops';
@@ -22,7 +22,7 @@ import { BENCH_PAYLOAD_KEYS } from './lib/stack';
 import { streamsSection, type StreamsResult } from './streams';
 
 
-type ProcName = 'api' | 'worker' | 'bareWorker' | 'temporal' | 'postgres' | 'bench';
+type ProcName = 'api' | 'worker' | 'bareWorker' | 'temporal' | 'temporalStore' | 'postgres' | 'bench';
 export type CpuPerChange = Partial<Record<ProcName, number | null>>;
 
 export interface LevelResult extends LoopResult {
@@ -122,6 +122,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     databaseUrl: opts.databaseUrl,
     workflowBundlePath: opts.workflowBundlePath,
     temporalTuned: opts.temporalTuned,
+    temporalCluster: opts.temporalCluster,
     logLevel: opts.logLevel,
     serviceEnv: opts.serviceEnv,
     log: say,
@@ -178,7 +179,9 @@ function describeStack(stack: Stack, opts: BenchOptions, results: BenchResults) 
   const heapMiB = v8.getHeapStatistics().heap_size_limit / 2 ** 20;
   results.stack.temporal = stack.embedded.temporal
     ? `embedded dev server (temporal server start-dev, ${stack.embedded.temporalCli}), SQLite file in a temp dir, ${opts.temporalTuned ? `started exactly as npm start does (src/dev/temporal.ts, tuned: ${DEV_SERVER_TUNING.filter((a) => !a.startsWith('--')).join(', ')})` : 'stock settings (--temporal-stock; npm start tunes it)'}`
-    : `TEMPORAL_ADDRESS=${stack.temporalAddress}`;
+    : stack.cluster
+      ? `server built from source (--temporal-cluster, as npm run temporal:cluster: ${stack.cluster.processes.join(', ')} as separate processes on their own embedded PostgreSQL; the cluster tests' dynamic config plus eager activities, as the dev server runs them); Temporal's CPU is those processes', its PostgreSQL's is shown apart`
+      : `TEMPORAL_ADDRESS=${stack.temporalAddress}`;
   results.stack.postgres = stack.embedded.postgres ? 'embedded PostgreSQL (synchronous_commit=off, as npm start)' : 'DATABASE_URL (local)';
   results.stack.smtp = 'the bench\'s SMTP capture server (src/dev/smtp-capture.ts) on 127.0.0.1';
   results.stack.settings = {
@@ -210,7 +213,8 @@ function cpuSnapshot(stack: Stack, bare?: Service): CpuSnapshot {
     api: shared ? undefined : stack.api.cpuMs(),
     worker: shared ? undefined : stack.worker.cpuMs(),
     bareWorker: bare && !bare.inProcess ? bare.cpuMs() : undefined,
-    temporal: stack.temporalPid ? cpuMs(stack.temporalPid) : undefined,
+    temporal: stack.temporalCpuMs(),
+    temporalStore: stack.temporalStoreCpuMs(),
     postgres: stack.postgresPid ? treeCpuMs(stack.postgresPid) : undefined,
     bench: (own.user + own.system) / 1000,
   };

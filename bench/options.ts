@@ -45,6 +45,8 @@ export interface BenchOptions {
   databaseUrl?: string;
   /** false (--temporal-stock): the dev server without src/dev/temporal.ts's DEV_SERVER_TUNING, for comparison. */
   temporalTuned: boolean;
+  /** --temporal-cluster: the real Temporal server (npm run temporal:cluster's processes, on its own PostgreSQL) instead of the dev server. */
+  temporalCluster: boolean;
   /** In-process mode: a prebuilt bundle of src/workflows. */
   workflowBundlePath?: string;
   /** Extra configuration for the API and worker. */
@@ -79,6 +81,7 @@ export const DEFAULTS: Omit<BenchOptions, 'log' | 'serviceEnv'> = {
   logLevel: 'info',
   outDir: path.resolve(__dirname, 'results'),
   temporalTuned: true,
+  temporalCluster: false,
 };
 
 export const USAGE = `npm run bench -- [options]          (every option also as BENCH_<NAME>, e.g. BENCH_BURST_RATE=28)
@@ -105,6 +108,9 @@ export const USAGE = `npm run bench -- [options]          (every option also as 
   --in-process             run the API and worker inside the bench process (no per-process CPU)
   --temporal-stock         start the dev server with its stock settings instead of npm start's tuning
                            (DEV_SERVER_TUNING in src/dev/temporal.ts: queue poll rates, SQLite WAL), to compare
+  --temporal-cluster       the real Temporal server instead of the dev server: frontend, matching, 2 history hosts
+                           and worker as separate processes on their own embedded PostgreSQL (npm run temporal:cluster;
+                           builds the server on first use); Temporal's CPU is theirs plus that PostgreSQL's
 
 TEMPORAL_ADDRESS and DATABASE_URL, if set, name servers on this machine to use instead of the
 embedded ones; the other configuration variables (e.g. DATABASE_POOL_SIZE) are passed to the
@@ -130,6 +136,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
       'in-process': { type: 'boolean' },
       'temporal-stock': { type: 'boolean' },
+      'temporal-cluster': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -169,6 +176,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     logLevel: get('log-level') ?? DEFAULTS.logLevel,
     outDir: path.resolve(get('out') ?? DEFAULTS.outDir),
     temporalTuned: !(values['temporal-stock'] || env.BENCH_TEMPORAL_STOCK === '1'),
+    temporalCluster: values['temporal-cluster'] === true || env.BENCH_TEMPORAL_CLUSTER === '1',
     temporalAddress: env.TEMPORAL_ADDRESS || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     serviceEnv: {},

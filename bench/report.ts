@@ -15,6 +15,7 @@ const PROCS: [keyof CpuPerChange, string][] = [
   ['worker', 'worker'],
   ['bareWorker', 'bare worker'],
   ['temporal', 'Temporal'],
+  ['temporalStore', "Temporal's PostgreSQL"],
   ['postgres', 'PostgreSQL'],
   ['bench', 'bench (load + SMTP capture)'],
 ];

@@ -16,12 +16,13 @@ import { createWorker } from '../../src/worker';
 import { dataConverter } from '../../src/codec/data-converter';
 import { listen, closeServer } from '../../src/api/server';
 import { startTemporalDevServer, type TemporalDevServer } from '../../src/dev/temporal';
+import { startTemporalCluster, type TemporalCluster } from '../../src/dev/temporal-cluster';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/dev/postgres';
 import { startSmtpCapture, type SmtpCapture } from '../../src/dev/smtp-capture';
 import { freePort } from '../../src/dev/ports';
 import { createBareWorker } from '../child/bare-worker';
 import { ChildService, InProcessService, type Service } from './services';
-import { findPid, readStat } from './proc';
+import { cpuMs, findPid, readStat, treeCpuMs } from './proc';
 import { buildWorkflowBundle } from '../../scripts/build-workflow-bundle';
 
 /** Random per run: the bench runs with NODE_ENV=production, which refuses published secrets. */
@@ -36,6 +37,8 @@ export interface StackOptions {
   databaseUrl?: string;
   /** false: the dev server's stock settings instead of npm start's tuned ones. */
   temporalTuned?: boolean;
+  /** The real Temporal server (src/dev/temporal-cluster.ts) on its own embedded PostgreSQL instead of the dev server. */
+  temporalCluster?: boolean;
   /** In-process only: a prebuilt bundle of src/workflows (the test global setup's). */
   workflowBundlePath?: string;
   logLevel: string;
@@ -52,7 +55,12 @@ export interface Stack {
   databaseUrl: string;
   embedded: { temporal: boolean; postgres: boolean; temporalCli?: string };
   temporalDbFile?: string;
-  temporalPid?: number;
+  /** The real server's processes (--temporal-cluster), for the report. */
+  cluster?: { processes: string[] };
+  /** CPU ms so far of the Temporal server's own processes; undefined when they are not ours to see. */
+  temporalCpuMs(): number | undefined;
+  /** CPU ms so far of the PostgreSQL that stores the real server's state (the dev server keeps its SQLite inside its process). */
+  temporalStoreCpuMs(): number | undefined;
   postgresPid?: number;
   smtp: SmtpCapture;
   /** The bench's own pool: seeding users and reading sizes, never on the measured path. */
@@ -114,20 +122,22 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (opts.temporalAddress) assertLoopback('TEMPORAL_ADDRESS', opts.temporalAddress.replace(/:\d+$/, ''));
     if (opts.databaseUrl) assertLoopback('DATABASE_URL', new URL(opts.databaseUrl).hostname);
 
-    const temporalDbFile = opts.temporalAddress ? undefined : path.join(tempDir, 'temporal.db');
-    say(`starting ${[!opts.temporalAddress && 'Temporal dev server', !opts.databaseUrl && 'PostgreSQL', 'SMTP capture'].filter(Boolean).join(', ')}`);
-    const [temporal, postgres, smtp]: [TemporalDevServer | undefined, EmbeddedPostgresHandle | undefined, SmtpCapture] = await Promise.all([
-      opts.temporalAddress
-        ? undefined
-        : startTemporalDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH, dbFile: temporalDbFile, tuned: opts.temporalTuned }),
+    if (opts.temporalCluster && opts.temporalAddress) throw new Error('--temporal-cluster starts its own server: unset TEMPORAL_ADDRESS');
+    const devServer = !opts.temporalAddress && !opts.temporalCluster;
+    const temporalDbFile = devServer ? path.join(tempDir, 'temporal.db') : undefined;
+    say(`starting ${[devServer && 'Temporal dev server', opts.temporalCluster && 'Temporal cluster (real server)', !opts.databaseUrl && 'PostgreSQL', 'SMTP capture'].filter(Boolean).join(', ')}`);
+    const [temporal, cluster, postgres, smtp]: [TemporalDevServer | undefined, TemporalCluster | undefined, EmbeddedPostgresHandle | undefined, SmtpCapture] = await Promise.all([
+      devServer ? startTemporalDevServer({ cliPath: process.env.TEMPORAL_CLI_PATH, dbFile: temporalDbFile, tuned: opts.temporalTuned }) : undefined,
+      opts.temporalCluster ? startTemporalCluster({ dir: path.join(tempDir, 'temporal-cluster'), log: say, dynamicConfig: { 'system.enableActivityEagerExecution': true } }) : undefined,
       opts.databaseUrl ? undefined : startEmbeddedPostgres(path.join(tempDir, 'postgres'), { persistent: false }),
       startSmtpCapture({ maxMessages: 500 }),
     ]);
     if (temporal) stops.push(temporal.stop);
+    if (cluster) stops.push(cluster.stop);
     if (postgres) stops.push(postgres.stop);
     stops.push(smtp.stop);
 
-    const temporalAddress = opts.temporalAddress ?? temporal!.address;
+    const temporalAddress = opts.temporalAddress ?? cluster?.address ?? temporal!.address;
     const databaseUrl = opts.databaseUrl ?? postgres!.localUrl;
     const namespace = 'default';
     const log = createLogger(opts.logLevel === 'silent' ? 'silent' : 'warn', { service: 'bench' });
@@ -139,10 +149,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const client = new Client({ connection, namespace });
 
     const port = Number(temporalAddress.split(':').pop());
-    const temporalPid = findPid((argv) => argv.includes('start-dev') && argv.some((a, i) => a === '--port' && argv[i + 1] === String(port)));
-    const backend = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    const postmaster = readStat(backend.rows[0]!.pid)?.ppid;
-    const postgresPid = postmaster !== undefined && readStat(postmaster) ? postmaster : undefined;
+    const devServerPid = devServer ? findPid((argv) => argv.includes('start-dev') && argv.some((a, i) => a === '--port' && argv[i + 1] === String(port))) : undefined;
+    const postgresPid = await postmasterOf(pool);
+    const clusterStorePid = cluster ? await postmasterOf(createPool(cluster.databaseUrl, 1, log), true) : undefined;
+    const temporalCpuMs = (): number | undefined => {
+      if (devServerPid) return cpuMs(devServerPid);
+      if (!cluster) return undefined;
+      const each = cluster.processes.map((p) => p.pid()).map((pid) => (pid === undefined ? undefined : cpuMs(pid)));
+      return each.every((ms) => ms !== undefined) ? each.reduce((a, b) => a! + b!, 0) : undefined;
+    };
+    const temporalStoreCpuMs = () => (clusterStorePid ? treeCpuMs(clusterStorePid) : undefined);
 
     const runId = Date.now().toString(36);
     const taskQueue = `bench-email-change-${runId}`;
@@ -267,7 +283,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       databaseUrl,
       embedded: { temporal: !!temporal, postgres: !!postgres, temporalCli: temporal?.cli.source },
       temporalDbFile,
-      temporalPid,
+      ...(cluster ? { cluster: { processes: cluster.processes.map((p) => p.name) } } : {}),
+      temporalCpuMs,
+      temporalStoreCpuMs,
       postgresPid,
       smtp,
       pool,
@@ -292,6 +310,17 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       },
       stop: stopAll,
     };
+  }
+}
+
+/** The postmaster of the server a pool talks to (its backends are its children); `end` closes the pool after. */
+async function postmasterOf(pool: pg.Pool, end = false): Promise<number | undefined> {
+  try {
+    const backend = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const postmaster = readStat(backend.rows[0]!.pid)?.ppid;
+    return postmaster !== undefined && readStat(postmaster) ? postmaster : undefined;
+  } finally {
+    if (end) await pool.end();
   }
 }
 

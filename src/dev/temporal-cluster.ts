@@ -139,6 +139,8 @@ export interface TemporalClusterOptions {
   signal?: AbortSignal;
   /** Mutual TLS on the frontend (certificates made by the caller); plain gRPC when omitted. */
   tls?: ClusterTls;
+  /** Dynamic config keys set for every process, over the defaults below (the bench adds eager activities). */
+  dynamicConfig?: Record<string, unknown>;
 }
 
 /** Builds (once) and starts the cluster, sets up its schemas, namespace and search attributes. */
@@ -178,7 +180,8 @@ export async function startTemporalCluster(opts: TemporalClusterOptions = {}): P
     opts.signal?.throwIfAborted();
     const processes = await planProcesses(dir, opts.historyHosts ?? 2);
     const dynamicConfig = path.join(dir, 'dynamicconfig.yaml');
-    fs.writeFileSync(dynamicConfig, stringify(DYNAMIC_CONFIG));
+    const overrides = Object.fromEntries(Object.entries(opts.dynamicConfig ?? {}).map(([key, value]) => [key, [{ value }]]));
+    fs.writeFileSync(dynamicConfig, stringify({ ...DYNAMIC_CONFIG, ...overrides }));
     const base = parse(fs.readFileSync(path.join(build.moduleDir, 'config', 'development-postgres12.yaml'), 'utf8')) as Record<string, any>;
     for (const proc of processes) {
       fs.writeFileSync(proc.configFile, stringify(adaptConfig(base, processes, proc, databaseUrl, dynamicConfig, opts.tls)));
