@@ -1,6 +1,4 @@
 import os from 'node:os';
-import fs from 'node:fs';
-import path from 'node:path';
 import v8 from 'node:v8';
 import { DEFAULTS, type BenchOptions, type Section } from './options';
 import { startStack, type Stack } from './lib/stack';
@@ -640,16 +638,6 @@ async function burst(stack: Stack, opts: BenchOptions, users: UserFactory, ctx: 
 
 // ── 6: scale ──────────────────────────────────────────────────────────────────────────────────
 
-function temporalBytes(stack: Stack): number | null {
-  if (!stack.temporalDbFile) return null;
-  const dir = path.dirname(stack.temporalDbFile);
-  const base = path.basename(stack.temporalDbFile);
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.startsWith(base))
-    .reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
-}
-
 async function scale(stack: Stack, opts: BenchOptions, users: UserFactory, results: BenchResults) {
   const n = opts.scalePending;
   // Long enough to create them all first (at ~20/s worst case), but short enough to watch them expire.
@@ -661,7 +649,7 @@ async function scale(stack: Stack, opts: BenchOptions, users: UserFactory, resul
   await sleep(3_000);
   const pgSize = async () => Number((await stack.pool.query<{ size: string }>('SELECT pg_database_size(current_database()) AS size')).rows[0]!.size);
   const heap = async () => (await stack.worker.stats())?.memory.heapUsed ?? null;
-  const before = { rss: stack.worker.rssBytes() ?? null, heap: await heap(), temporal: temporalBytes(stack), pg: await pgSize() };
+  const before = { rss: stack.worker.rssBytes() ?? null, heap: await heap(), temporal: await stack.temporalStorage(), pg: await pgSize() };
 
   opts.log(`scale: starting ${n} changes (${opts.scaleConcurrency} at a time) and leaving them pending`);
   const created = await closedLoop({
@@ -690,7 +678,7 @@ async function scale(stack: Stack, opts: BenchOptions, users: UserFactory, resul
   }
   opts.log(`scale: ${created.completed} pending (${created.perSec}/s), ${sent} mails sent; measuring`);
   await sleep(3_000);
-  const after = { rss: stack.worker.rssBytes() ?? null, heap: await heap(), temporal: temporalBytes(stack), pg: await pgSize() };
+  const after = { rss: stack.worker.rssBytes() ?? null, heap: await heap(), temporal: await stack.temporalStorage(), pg: await pgSize() };
   const pendingUsers = pool.slice(0, created.completed);
   let seed = 12345;
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -741,7 +729,7 @@ async function scale(stack: Stack, opts: BenchOptions, users: UserFactory, resul
     creation: { seconds: created.seconds, perSec: created.perSec, failed: created.failed, mailsSent: sent, errors: created.errors },
     workerRssBytes: { before: before.rss, after: after.rss, afterExpiry: stack.worker.rssBytes() ?? null },
     workerHeapUsedBytes: { before: before.heap, after: after.heap },
-    temporalBytes: { before: before.temporal, after: after.temporal, perPending: per(after.temporal, before.temporal), file: stack.temporalDbFile ? 'SQLite file + WAL of the dev server' : undefined },
+    temporalBytes: { before: before.temporal?.bytes ?? null, after: after.temporal?.bytes ?? null, perPending: per(after.temporal?.bytes ?? null, before.temporal?.bytes ?? null), file: after.temporal?.what },
     postgresBytes: { before: before.pg, after: after.pg, perPending: per(after.pg, before.pg)! },
     status,
     expiry: {

@@ -61,6 +61,8 @@ export interface Stack {
   temporalCpuMs(): number | undefined;
   /** CPU ms so far of the PostgreSQL that stores the real server's state (the dev server keeps its SQLite inside its process). */
   temporalStoreCpuMs(): number | undefined;
+  /** Bytes Temporal's state takes on disk (the dev server's SQLite file and WAL, or the real server's two databases), and what that is. */
+  temporalStorage(): Promise<{ bytes: number; what: string } | null>;
   postgresPid?: number;
   smtp: SmtpCapture;
   /** The bench's own pool: seeding users and reading sizes, never on the measured path. */
@@ -151,7 +153,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const port = Number(temporalAddress.split(':').pop());
     const devServerPid = devServer ? findPid((argv) => argv.includes('start-dev') && argv.some((a, i) => a === '--port' && argv[i + 1] === String(port))) : undefined;
     const postgresPid = await postmasterOf(pool);
-    const clusterStorePid = cluster ? await postmasterOf(createPool(cluster.databaseUrl, 1, log), true) : undefined;
+    const clusterPool = cluster ? createPool(cluster.databaseUrl, 1, log) : undefined;
+    if (clusterPool) stops.push(() => clusterPool.end());
+    const clusterStorePid = clusterPool ? await postmasterOf(clusterPool) : undefined;
     const temporalCpuMs = (): number | undefined => {
       if (devServerPid) return cpuMs(devServerPid);
       if (!cluster) return undefined;
@@ -159,6 +163,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return each.every((ms) => ms !== undefined) ? each.reduce((a, b) => a! + b!, 0) : undefined;
     };
     const temporalStoreCpuMs = () => (clusterStorePid ? treeCpuMs(clusterStorePid) : undefined);
+    const temporalStorage = async (): Promise<{ bytes: number; what: string } | null> => {
+      if (temporalDbFile) {
+        const dir = path.dirname(temporalDbFile);
+        const files = fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(temporalDbFile)));
+        return { bytes: files.reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0), what: 'SQLite + WAL' };
+      }
+      if (!clusterPool) return null;
+      const { rows } = await clusterPool.query<{ bytes: string }>("SELECT pg_database_size('temporal') + pg_database_size('temporal_visibility') AS bytes");
+      return { bytes: Number(rows[0]!.bytes), what: 'PostgreSQL databases temporal + temporal_visibility' };
+    };
 
     const runId = Date.now().toString(36);
     const taskQueue = `bench-email-change-${runId}`;
@@ -286,6 +300,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...(cluster ? { cluster: { processes: cluster.processes.map((p) => p.name) } } : {}),
       temporalCpuMs,
       temporalStoreCpuMs,
+      temporalStorage,
       postgresPid,
       smtp,
       pool,
@@ -313,15 +328,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   }
 }
 
-/** The postmaster of the server a pool talks to (its backends are its children); `end` closes the pool after. */
-async function postmasterOf(pool: pg.Pool, end = false): Promise<number | undefined> {
-  try {
-    const backend = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    const postmaster = readStat(backend.rows[0]!.pid)?.ppid;
-    return postmaster !== undefined && readStat(postmaster) ? postmaster : undefined;
-  } finally {
-    if (end) await pool.end();
-  }
+/** The postmaster of the server a pool talks to (its backends are its children). */
+async function postmasterOf(pool: pg.Pool): Promise<number | undefined> {
+  const backend = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const postmaster = readStat(backend.rows[0]!.pid)?.ppid;
+  return postmaster !== undefined && readStat(postmaster) ? postmaster : undefined;
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
