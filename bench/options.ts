@@ -110,7 +110,7 @@ export const USAGE = `npm run bench -- [options]          (every option also as 
                            (DEV_SERVER_TUNING in src/dev/temporal.ts: queue poll rates, SQLite WAL), to compare
   --temporal-cluster       the real Temporal server instead of the dev server: frontend, matching, 2 history hosts
                            and worker as separate processes on their own embedded PostgreSQL (npm run temporal:cluster;
-                           builds the server on first use); Temporal's CPU is theirs plus that PostgreSQL's
+                           builds the server on first use); Temporal's CPU is theirs, that PostgreSQL's has its own column
 
 TEMPORAL_ADDRESS and DATABASE_URL, if set, name servers on this machine to use instead of the
 embedded ones; the other configuration variables (e.g. DATABASE_POOL_SIZE) are passed to the
