@@ -4,7 +4,7 @@ import { sendOnceWith } from './send-once';
 import { inTransaction } from '../db/pool';
 import { createLinkToken, sealToken, tokenVerifier, unsealToken } from '../tokens';
 import { changedNotice, verificationMail } from '../mail/templates';
-import { readerFrom, readerOf, type ReaderFacts } from '../mail/reader';
+import { readerFrom } from '../mail/reader';
 import { Localizer } from '../i18n';
 import {
   DeclineCode,
@@ -119,14 +119,19 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
    * R-TOKEN: makes a link with a random nonce, fixes its expiry and returns only its verifier; the
    * token waits sealed in the outbox row until its mail is sent (a retried send mails the same link).
    */
-  async function prepareVerificationLink(args: PrepareLinkArgs): Promise<PreparedLink> {
+  async function prepareVerificationLink(args: PrepareLinkArgs, codesTaken?: string[]): Promise<PreparedLink> {
     const expiresAt = Date.now() + args.linkTtlMs;
     const token = createLinkToken(config.tokenKeys, { changeId: args.changeId, purpose: args.purpose, expiresAt });
     // Issue #15 item 7: the typed code, sealed with the token until the mail is sent; only its keyed verifier stays.
-    const code = args.code ? await newDistinctCode(pool, config.tokenKeys, args.changeId) : undefined;
-    await pool.query(
-      `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at, code_verifier)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (message_key) DO NOTHING`,
+    const code = args.code ? await newDistinctCode(pool, config.tokenKeys, args.changeId, codesTaken) : undefined;
+    type Row = { verifier: string; linkExpiresAt: Date; codeVerifier: string | null };
+    const columns = 'token_verifier AS verifier, link_expires_at AS "linkExpiresAt", code_verifier AS "codeVerifier"';
+    // A retry finds the link its earlier try made (the first one stands); made or found in one round trip (issue #12).
+    let { rows } = await pool.query<Row>(
+      `WITH made AS (
+         INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at, code_verifier)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (message_key) DO NOTHING RETURNING ${columns})
+       SELECT * FROM made UNION ALL SELECT ${columns} FROM mail_messages WHERE message_key = $1 AND NOT EXISTS (SELECT 1 FROM made)`,
       [
         args.messageKey,
         args.changeId,
@@ -138,10 +143,8 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
         code?.verifier ?? null,
       ],
     );
-    const { rows } = await pool.query<{ verifier: string; linkExpiresAt: Date; codeVerifier: string | null }>(
-      'SELECT token_verifier AS verifier, link_expires_at AS "linkExpiresAt", code_verifier AS "codeVerifier" FROM mail_messages WHERE message_key = $1',
-      [args.messageKey],
-    );
+    // The earlier try's row was committed after this statement's snapshot (tries overlapping): read it now.
+    if (!rows[0]) ({ rows } = await pool.query<Row>(`SELECT ${columns} FROM mail_messages WHERE message_key = $1`, [args.messageKey]));
     if (args.resends) {
       // A resend: the status row's resend count and cooldown follow.
       await pool.query(
@@ -165,31 +168,24 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
       const recorded = await recordRequest(input, runStartedAt);
       if (!recorded.recorded) return { ...recorded, links: {}, openWindows: [] };
       const { changeId, policy } = input;
-      const prepare = (purpose: Purpose, to: string) =>
-        prepareVerificationLink({ messageKey: messageKeyOf(changeId, purpose, 1), changeId, purpose, to, linkTtlMs: policy.linkTtlMs, ...(opts.code ? { code: true } : {}) });
+      const prepare = (purpose: Purpose, to: string, codesTaken: string[]) =>
+        prepareVerificationLink({ messageKey: messageKeyOf(changeId, purpose, 1), changeId, purpose, to, linkTtlMs: policy.linkTtlMs, ...(opts.code ? { code: true } : {}) }, codesTaken);
       const needsOld = recorded.confirmOld && recorded.oldEmail !== null;
-      // One after the other: the old address's typed code is then drawn knowing the new one's.
-      const newLink = await prepare('new', input.newEmail);
-      const oldLink = needsOld ? await prepare('old', recorded.oldEmail!) : undefined;
+      // One after the other: the old address's typed code is then drawn knowing the new one's. A change's
+      // first links are its only ones, so no query for codes taken (a retry finds both links made).
+      const newLink = await prepare('new', input.newEmail, []);
+      const oldLink = needsOld ? await prepare('old', recorded.oldEmail!, newLink.codeVerifier ? [newLink.codeVerifier] : []) : undefined;
       const openWindows = opts.windows ? await openRevertWindowsOf(pool, input.userId, changeId) : [];
       return { ...recorded, links: { new: newLink, ...(oldLink ? { old: oldLink } : {}) }, openWindows };
     },
 
     /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
     async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; kind?: ChangeKind; purpose: Purpose; lastTry?: boolean; reminder?: boolean }) {
-      // The prepared link and the reader's language in one round trip (issue #12).
-      const { rows } = await pool.query<{ recipient: string; linkExpiresAt: Date; sealed: Buffer | null } & ReaderFacts>(
-        `SELECT m.recipient, m.link_expires_at AS "linkExpiresAt", m.token_sealed AS sealed, u.locale, u.time_zone AS "timeZone"
-         FROM mail_messages m LEFT JOIN users u ON u.id = $2 WHERE m.message_key = $1`,
-        [args.messageKey, args.input.userId],
-      );
-      const prepared = rows[0];
-      if (!prepared) throw ApplicationFailure.nonRetryable(`no prepared link for ${args.messageKey}`, 'MAIL_NOT_PREPARED');
-      const reader = readerFrom(localizer, prepared);
-      return sendOnce(args.messageKey, prepared.recipient, () => {
-        if (!prepared.sealed) throw ApplicationFailure.nonRetryable(`the link of ${args.messageKey} is gone`, 'MAIL_NOT_PREPARED');
+      // The prepared link and the reader's language come with the send's claim (issue #12: one round trip).
+      return sendOnce(args.messageKey, args.input.userId, (prepared) => {
+        if (!prepared.sealed || !prepared.linkExpiresAt) throw ApplicationFailure.nonRetryable(`the link of ${args.messageKey} is gone`, 'MAIL_NOT_PREPARED');
         const { token, code } = unsealedWithCode(unsealToken(config.tokenKeys, prepared.sealed, args.messageKey));
-        return verificationMail(localizer, reader, {
+        return verificationMail(localizer, readerFrom(localizer, prepared), {
           purpose: args.purpose,
           kind: args.kind ?? args.input.kind,
           newEmail: args.input.newEmail,
@@ -238,9 +234,13 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
             return { state: request.state, reason: request.reason, ...revert };
           }
 
-          const user = await db.query<{ email: string | null; normalized: string | null; verified: boolean }>(
-            'SELECT email, email_normalized AS normalized, email_verified AS verified FROM users WHERE id = $1 FOR UPDATE',
-            [args.userId],
+          // The account locked and R-CONFLICT's question asked in one round trip (issue #12); should another account
+          // verify the address after this statement's snapshot, the unique index refuses our update below.
+          const user = await db.query<{ email: string | null; normalized: string | null; verified: boolean; taken: boolean }>(
+            `SELECT email, email_normalized AS normalized, email_verified AS verified,
+               EXISTS (SELECT 1 FROM users o WHERE lower(o.email_normalized) = $2 AND o.email_verified AND o.id <> $1) AS taken
+             FROM users WHERE id = $1 FOR UPDATE`,
+            [args.userId, request.normalized],
           );
           // R-OLD: the account's address must still be what it was when the request was recorded, and confirmed if required.
           const now = user.rows[0];
@@ -248,11 +248,7 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
           if (moved || (request.needsOld && args.progress.oldConfirmedAt === null)) {
             return decline(db, args.changeId, finalColumns, args.progress, `${DeclineCode.accountEmailChanged}: the account's email address changed while this request was open`);
           }
-          const taken = await db.query(
-            'SELECT 1 FROM users WHERE lower(email_normalized) = $1 AND email_verified AND id <> $2',
-            [request.normalized, args.userId],
-          );
-          if ((taken.rowCount ?? 0) > 0) return decline(db, args.changeId, finalColumns, args.progress);
+          if (now?.taken) return decline(db, args.changeId, finalColumns, args.progress);
 
           // An address held only unverified elsewhere moves here; that account keeps it in its history.
           const holders = await db.query<{ id: string; email: string }>(
@@ -331,8 +327,9 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
       // Issue #15 item 4: the undo link prepareRevertLink sealed into this row, when the change has a window.
       const { sealed, until } = prepared.rows[0]!;
       const undo = sealed && until ? { link: `${config.publicBaseUrl}/undo-email-change?token=${unsealToken(config.tokenKeys, sealed, messageKey)}`, until: until.getTime() } : undefined;
-      const reader = await readerOf(pool, localizer, request.userId);
-      return sendOnce(messageKey, request.oldEmail, () => changedNotice(localizer, reader, { newEmail: request.newEmail, changedAt: request.completedAt.getTime(), undo }));
+      return sendOnce(messageKey, request.userId, (claimed) =>
+        changedNotice(localizer, readerFrom(localizer, claimed), { newEmail: request.newEmail, changedAt: request.completedAt.getTime(), undo }),
+      );
     },
   };
 }

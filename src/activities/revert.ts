@@ -5,7 +5,7 @@ import { inTransaction } from '../db/pool';
 import { parseEmailAddress } from '../email-address';
 import { createLinkToken, sealToken, tokenVerifier, type TokenKeys } from '../tokens';
 import { lapsedNotice, revertedMail } from '../mail/templates';
-import { readerOf } from '../mail/reader';
+import { readerFrom } from '../mail/reader';
 import { Localizer } from '../i18n';
 import { FailureType, type OpenRevertWindow, type RevertResult } from '../workflows/messages';
 import { sendOnceWith } from './send-once';
@@ -117,7 +117,6 @@ export function createRevertActivities({ config, pool, mail }: ActivityDeps) {
       );
       const row = rows[0];
       if (!row) throw ApplicationFailure.nonRetryable(`change ${args.changeId} was not undone`, 'NO_NOTICE_NEEDED');
-      const reader = await readerOf(pool, localizer, row.userId);
       const facts = { restoredEmail: row.oldEmail, removedEmail: row.newEmail, at: row.revertedAt.getTime(), blockedUntil: row.blockedUntil?.getTime() ?? null };
       for (const to of ['old', 'new'] as const) {
         const key = `${args.changeId}:reverted-${to}`;
@@ -128,7 +127,7 @@ export function createRevertActivities({ config, pool, mail }: ActivityDeps) {
           `reverted-${to}`,
           recipient,
         ]);
-        await sendOnce(key, recipient, () => revertedMail(localizer, reader, { to, ...facts }));
+        await sendOnce(key, row.userId, (claimed) => revertedMail(localizer, readerFrom(localizer, claimed), { to, ...facts }));
       }
     },
 
@@ -146,8 +145,7 @@ export function createRevertActivities({ config, pool, mail }: ActivityDeps) {
         args.changeId,
         row.newEmail,
       ]);
-      const reader = await readerOf(pool, localizer, row.userId);
-      return sendOnce(key, row.newEmail, () => lapsedNotice(localizer, reader, { newEmail: row.newEmail, expiredAt: row.expiresAt.getTime() }));
+      return sendOnce(key, row.userId, (claimed) => lapsedNotice(localizer, readerFrom(localizer, claimed), { newEmail: row.newEmail, expiredAt: row.expiresAt.getTime() }));
     },
   };
 }
@@ -175,12 +173,14 @@ export async function prepareRevertLinkIn(db: Pick<pg.PoolClient, 'query'>, keys
   if (!row?.oldEmail || row.blocked) return null;
   const key = noticeKey(changeId);
   const token = createLinkToken(keys, { changeId, purpose: 'revert', expiresAt: until });
-  await db.query(
-    `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at)
-     VALUES ($1, $2, 'notice', $3, $4, $5, $6) ON CONFLICT (message_key) DO NOTHING`,
+  // Made, or found as a retry's earlier try made it (the request row's lock keeps tries apart), in one round trip.
+  const verifier = await db.query<{ verifier: string | null }>(
+    `WITH made AS (
+       INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, token_sealed, link_expires_at)
+       VALUES ($1, $2, 'notice', $3, $4, $5, $6) ON CONFLICT (message_key) DO NOTHING RETURNING token_verifier AS verifier)
+     SELECT verifier FROM made UNION ALL SELECT token_verifier FROM mail_messages WHERE message_key = $1 AND NOT EXISTS (SELECT 1 FROM made)`,
     [key, changeId, row.oldEmail, tokenVerifier(token), sealToken(keys, token, key), new Date(until)],
   );
   await db.query('UPDATE email_change_requests SET revert_until = coalesce(revert_until, $2), updated_at = now() WHERE id = $1', [changeId, new Date(until)]);
-  const verifier = await db.query<{ verifier: string | null }>('SELECT token_verifier AS verifier FROM mail_messages WHERE message_key = $1', [key]);
   return verifier.rows[0]?.verifier ? { verifier: verifier.rows[0].verifier } : null;
 }

@@ -8,9 +8,10 @@ import { codeVerifier, codeVerifiersUnderAnyKey, newVerificationCode } from '../
  * codes are prepared at the same moment; two such draws agreeing (one in a million) and racing is
  * left to the workflow, which refuses an ambiguous code rather than guess.
  */
-export async function newDistinctCode(pool: pg.Pool, keys: TokenKeys, changeId: string): Promise<{ code: string; verifier: string }> {
-  const { rows } = await pool.query<{ verifier: string }>('SELECT code_verifier AS verifier FROM mail_messages WHERE change_id = $1 AND code_verifier IS NOT NULL', [changeId]);
-  const taken = new Set(rows.map((r) => r.verifier));
+export async function newDistinctCode(pool: pg.Pool, keys: TokenKeys, changeId: string, known?: string[]): Promise<{ code: string; verifier: string }> {
+  // `known`: the caller knows every code the change has (its first links); else PostgreSQL says.
+  const verifiers = known ?? (await pool.query<{ verifier: string }>('SELECT code_verifier AS verifier FROM mail_messages WHERE change_id = $1 AND code_verifier IS NOT NULL', [changeId])).rows.map((r) => r.verifier);
+  const taken = new Set(verifiers);
   for (;;) {
     const code = newVerificationCode();
     if (!codeVerifiersUnderAnyKey(keys, changeId, code).some((v) => taken.has(v))) return { code, verifier: codeVerifier(keys, changeId, code) };
