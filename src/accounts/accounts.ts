@@ -40,11 +40,15 @@ export class Accounts {
     private readonly sessions = true,
   ) {}
 
-  /** The user behind a session token; 401 (`invalid_token`) when it is unknown, expired or sessions are off. */
-  async userForSession(token: string): Promise<User> {
-    const user = this.sessions ? await this.userForToken(token) : undefined;
-    if (!user) throw unauthenticated('The session is unknown or has expired; sign in again', 'invalid_token');
-    return user;
+  /**
+   * The user behind a session token, and the session's id (issue #15: the session a change keeps);
+   * 401 (`invalid_token`) when it is unknown, expired or sessions are off.
+   */
+  async userForSession(token: string): Promise<{ user: User; sessionId: string }> {
+    const found = this.sessions ? await this.userForToken(token) : undefined;
+    if (!found) throw unauthenticated('The session is unknown or has expired; sign in again', 'invalid_token');
+    const { sessionId, ...user } = found;
+    return { user, sessionId };
   }
 
   /** The user behind an access token of the app's identity provider (created on first sight); 401 when it is not acceptable. */
@@ -98,10 +102,10 @@ export class Accounts {
     return { token, expiresAt };
   }
 
-  /** The user behind a bearer token, or undefined when the token is unknown or expired. */
-  async userForToken(token: string): Promise<User | undefined> {
-    const { rows } = await this.pool.query<User>(
-      `SELECT ${userColumns('u')} FROM sessions s JOIN users u ON u.id = s.user_id
+  /** The user behind a bearer token, with the session's id, or undefined when the token is unknown or expired. */
+  async userForToken(token: string): Promise<(User & { sessionId: string }) | undefined> {
+    const { rows } = await this.pool.query<User & { sessionId: string }>(
+      `SELECT ${userColumns('u')}, s.id AS "sessionId" FROM sessions s JOIN users u ON u.id = s.user_id
        WHERE s.token_hash = $1 AND s.expires_at > now()`,
       [sha256(token)],
     );

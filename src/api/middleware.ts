@@ -13,6 +13,8 @@ export interface AppState {
   requestId: string;
   log: Logger;
   user?: User;
+  /** The built-in session behind the bearer token (none for an identity provider's access token). */
+  sessionId?: string;
   /** Set by the idempotency middleware for a request under an Idempotency-Key. */
   idempotency?: IdempotentTry;
 }
@@ -118,7 +120,7 @@ export function requireUser(accounts: Accounts): Koa.Middleware<AppState> {
     const token = match?.[1];
     if (!token || token.length > MAX_BEARER_LENGTH) throw unauthenticated();
     if (looksLikeJwt(token)) ctx.state.user = await accounts.userForAccessToken(token);
-    else if (SESSION_TOKEN.test(token)) ctx.state.user = await accounts.userForSession(token);
+    else if (SESSION_TOKEN.test(token)) ({ user: ctx.state.user, sessionId: ctx.state.sessionId } = await accounts.userForSession(token));
     else throw unauthenticated();
     await next();
   };

@@ -9,7 +9,6 @@ import { availabilityQuery, emptyBody, startChangeBody, verifyBody } from '../sc
 import { withReasonCode } from '../../email-change/errors';
 import { fingerprintKey, idempotent } from '../idempotency';
 import type pg from 'pg';
-import { sessionIdOf } from '../../accounts/session-ids';
 
 /** The JSON API of the email change flow (R-AVAIL, R-START, R-STATUS, R-RESEND, R-CANCEL, R-VERIFY). */
 export function emailChangeRoutes(accounts: Accounts, service: EmailChangeService, pool: pg.Pool, tokenSecret: string, limits: RateLimits): Router<AppState> {
@@ -31,7 +30,7 @@ export function emailChangeRoutes(accounts: Accounts, service: EmailChangeServic
 
   router.post('/v1/email/change', signedIn, oncePerKey, async (ctx) => {
     const input = parseInput(startChangeBody, ctx.request.body);
-    const sessionId = await sessionIdOf(pool, ctx.get('Authorization')); // issue #15: the session a change keeps
+    const sessionId = ctx.state.sessionId; // issue #15: the session a change keeps (read with the user: issue #12)
     const change = await service.start(ctx.state.user!, input.email, input.auth, { ip: ctx.ip, userAgent: ctx.get('User-Agent') || undefined, sessionId, idempotency: ctx.state.idempotency });
     ctx.status = 202;
     ctx.body = { change: withReasonCode(change.change), lock: change.lock };
