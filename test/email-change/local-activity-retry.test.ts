@@ -33,7 +33,7 @@ beforeAll(() => {
     TOKEN_SECRET: 'test-secret-test-secret-test-secret-0123456789',
   });
   const log = createLogger('silent');
-  pool = createPool(config.databaseUrl!, 2, log);
+  pool = createPool(config.databaseUrl!, 3, log); // 3: the overlap test holds one for the earlier try, the activity one, the poll one
   policy = config.policy;
   acts = createActivities({ config, pool, mail: createMailTransport(config.smtpUrl!), log });
 });
@@ -113,5 +113,35 @@ describe('startRequest (shape 3)', () => {
     expect(retried).toEqual(first);
     const rows = await pool.query<{ n: string }>('SELECT count(*) AS n FROM mail_messages WHERE change_id = $1', [changeId]);
     expect(Number(rows.rows[0]!.n)).toBe(2);
+  });
+});
+
+describe('prepareVerificationLink', () => {
+  it('a try overlapping an earlier try still in flight answers the link that try made, not a second one', async () => {
+    const { changeId } = await confirmedChange();
+    const messageKey = `${changeId}:new:1`;
+    const linkExpiresAt = new Date(Date.now() + 600_000);
+    // The earlier try's insert, not yet committed when the later try's statement starts.
+    const earlier = await pool.connect();
+    try {
+      await earlier.query('BEGIN');
+      await earlier.query(
+        `INSERT INTO mail_messages (message_key, change_id, kind, recipient, token_verifier, link_expires_at) VALUES ($1, $2, 'verify-new', 'x@example.test', 'earlier-try', $3)`,
+        [messageKey, changeId, linkExpiresAt],
+      );
+      const later = new MockActivityEnvironment({ attempt: 2 }).run(acts.prepareVerificationLink, { messageKey, changeId, purpose: 'new' as const, to: 'x@example.test', linkTtlMs: 600_000 });
+      // It waits on the earlier try's row; once that commits, its own snapshot cannot see the row.
+      for (let i = 0; i < 100; i++) {
+        const waiting = await pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%WITH made AS%'`);
+        if (waiting.rowCount) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await earlier.query('COMMIT');
+      expect(await later).toEqual({ verifier: 'earlier-try', linkExpiresAt: linkExpiresAt.getTime() });
+    } finally {
+      earlier.release();
+    }
+    const rows = await pool.query('SELECT 1 FROM mail_messages WHERE message_key = $1', [messageKey]);
+    expect(rows.rowCount).toBe(1);
   });
 });
