@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderLinkPage } from '../../src/api/routes/link-pages';
 import { ConfigError, loadConfig } from '../../src/config';
-import { BUILTIN_CATALOGUES, Localizer, parseAcceptLanguage } from '../../src/i18n';
+import { BUILTIN_CATALOGUES, isTimeZone, Localizer, parseAcceptLanguage } from '../../src/i18n';
 import { en } from '../../src/i18n/locales/en';
 import { ne } from '../../src/i18n/locales/ne';
 import { exportTemplates } from '../../src/i18n/templates';
@@ -101,6 +101,18 @@ describe('dates, waits and languages', () => {
     expect(l.date('en', at)).toBe('Sat, 14 Mar 2026, 09:30 UTC');
     expect(l.date('en', at, 'Asia/Kathmandu')).toBe('Sat, 14 Mar 2026, 15:15 GMT+5:45 (Asia/Kathmandu)');
     expect(l.date('en', at, 'Not/AZone')).toBe('Sat, 14 Mar 2026, 09:30 UTC');
+    expect(l.date('ne', at)).toBe('२०२६ मार्च १४, शनि, ०९:३० UTC');
+  });
+
+  it('formats cached per language and zone stay right after junk zones fill and clear the caches (issue #12)', () => {
+    const zones = Intl.supportedValuesOf('timeZone');
+    for (let i = 0; i < 1_500; i++) expect(isTimeZone(`Junk/Zone_${i}`)).toBe(false);
+    for (const zone of zones) l.date(zone.length % 2 ? 'en' : 'ne', at, zone);
+    expect(isTimeZone('Not/AZone')).toBe(false);
+    expect(isTimeZone('Asia/Kathmandu')).toBe(true);
+    expect(l.date('en', at, 'Asia/Kathmandu')).toBe('Sat, 14 Mar 2026, 15:15 GMT+5:45 (Asia/Kathmandu)');
+    expect(l.date('ne', at, 'Asia/Kathmandu')).toBe('२०२६ मार्च १४, शनि, १५:१५ GMT+५:४५ (Asia/Kathmandu)');
+    expect(l.date('en', at, 'Junk/Zone_7')).toBe('Sat, 14 Mar 2026, 09:30 UTC');
     expect(l.date('ne', at)).toBe('२०२६ मार्च १४, शनि, ०९:३० UTC');
   });
 
