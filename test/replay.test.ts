@@ -12,6 +12,7 @@ import { EncryptionCodec, keyIdOf } from '../src/codec/encryption-codec';
 import { payloadsIn } from '../src/codec/history-payloads';
 import { parsePayloadKeys, type PayloadKey } from '../src/codec/payload-keys';
 import { SKIP_EXPIRED_LINK_MAIL } from '../src/workflows/email-change';
+import { CURRENT_SHAPE } from '../src/workflows/messages';
 import { FIXTURE_PAYLOAD_KEYS } from './fixtures/histories/fixture-payload-keys';
 import { brokenWorkflowBundle } from './helpers/workflow-variant';
 
@@ -34,8 +35,8 @@ try {
 const FIXTURES = path.resolve(__dirname, 'fixtures/histories');
 /** Shape-2 fixtures recorded since the patch (issue #15 item 7: a change confirmed by typed codes), so on its new path. */
 const RECORDED_WITH_PATCH = ['v2-change-approved-by-codes'];
-/** Fixtures of the shape each set was recorded with: v1-* none, v2-* shape 2, the rest the current shape (issue #12: 3). */
-const shapeOfFixture = (name: string) => (name.startsWith('v1-') ? 1 : name.startsWith('v2-') ? 2 : 3);
+/** Fixtures of the shape each set was recorded with: v1-* none, v2-* shape 2, v3-* shape 3, the rest the current shape (issue #12: 4). */
+const shapeOfFixture = (name: string) => Number(/^v(\d)-/.exec(name)?.[1] ?? CURRENT_SHAPE);
 const fixtureKeys = parsePayloadKeys(FIXTURE_PAYLOAD_KEYS) as PayloadKey[];
 
 interface Fixture {
@@ -152,18 +153,37 @@ describe('recorded emailChange histories', () => {
       if (RECORDED_WITH_PATCH.includes(f.name)) expect(searchableText(f.json), f.name).toContain(SKIP_EXPIRED_LINK_MAIL);
       else expect(searchableText(f.json), f.name).not.toContain(SKIP_EXPIRED_LINK_MAIL);
     }
-    for (const shape of [1, 2, 3]) expect(fixtures.filter((f) => shapeOfFixture(f.name) === shape).length, `shape ${shape}`).toBeGreaterThanOrEqual(5);
+    for (const shape of [1, 2, 3, 4]) expect(fixtures.filter((f) => shapeOfFixture(f.name) === shape).length, `shape ${shape}`).toBeGreaterThanOrEqual(5);
   });
 
-  it('shape 3 (issue #12): one local activity and one timer in the first task, no patch marker or TemporalChangeVersion upsert', async () => {
-    for (const f of fixtures.filter((x) => shapeOfFixture(x.name) === 3)) {
+  it('shape 3 and on (issue #12): one local activity and one timer in the first task, no patch marker or TemporalChangeVersion upsert', async () => {
+    for (const f of fixtures.filter((x) => shapeOfFixture(x.name) >= 3)) {
       const types = eventTypes(f);
       const firstTask = types.slice(0, types.indexOf('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED'));
       expect(firstTask.filter((t) => t === 'EVENT_TYPE_MARKER_RECORDED'), f.name).toHaveLength(1);
       expect(firstTask.filter((t) => t === 'EVENT_TYPE_TIMER_STARTED'), f.name).toHaveLength(1);
       expect(types.filter((t) => t === 'EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES'), f.name).toHaveLength(1); // the outcome only
       const input = JSON.parse(Buffer.from((await decrypted(f)).events[0]!.workflowExecutionStartedEventAttributes.input.payloads[0].data, 'base64').toString('utf8')) as { shape?: number };
-      expect(input.shape, f.name).toBe(3);
+      expect(input.shape, f.name).toBe(shapeOfFixture(f.name));
+    }
+  });
+
+  it("shape 4 (issue #12): a change's first two mails go out in one activity, an add's one mail in its own; shape 3 sent one activity per mail", () => {
+    const scheduled = (f: Fixture) => f.json.events.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType.name as string] : []));
+    const firstMails = (f: Fixture) => scheduled(f).filter((name) => name.startsWith('sendVerificationMail')).slice(0, 2);
+    for (const f of fixtures.filter((x) => shapeOfFixture(x.name) >= 3)) {
+      const change = f.name.includes('change-');
+      if (shapeOfFixture(f.name) === 4) expect(firstMails(f)[0], f.name).toBe(change ? 'sendVerificationMails' : 'sendVerificationMail');
+      else expect(firstMails(f).slice(0, change ? 2 : 1), f.name).toEqual(change ? ['sendVerificationMail', 'sendVerificationMail'] : ['sendVerificationMail']);
+    }
+    const changes = fixtures.filter((x) => shapeOfFixture(x.name) === 4 && x.name.includes('change-'));
+    expect(changes.length).toBeGreaterThanOrEqual(3);
+    // One activity and one workflow task less than the same scenario recorded in shape 3.
+    for (const f of changes) {
+      const before = fixtures.find((x) => x.name === `v3-${f.name}`)!;
+      const count = (x: Fixture, type: string) => eventTypes(x).filter((t) => t === type).length;
+      expect(count(f, 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED'), f.name).toBe(count(before, 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED') - 1);
+      expect(count(f, 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED'), f.name).toBe(count(before, 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED') - 1);
     }
   });
 

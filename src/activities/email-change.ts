@@ -16,6 +16,7 @@ import {
   type PreparedLink,
   type Purpose,
   type RecordedRequest,
+  type SendOutcome,
   type StartedRequest,
 } from '../workflows/messages';
 import { isLatestRun, supersedeOpenRequests } from '../email-change/requests';
@@ -155,6 +156,27 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
     return { verifier: rows[0]!.verifier, linkExpiresAt: rows[0]!.linkExpiresAt.getTime(), ...(args.code ? { codeVerifier: rows[0]!.codeVerifier } : {}) };
   }
 
+  /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
+  async function sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; kind?: ChangeKind; purpose: Purpose; lastTry?: boolean; reminder?: boolean }) {
+    // The prepared link and the reader's language come with the send's claim (issue #12: one round trip).
+    return sendOnce(args.messageKey, args.input.userId, (prepared) => {
+      if (!prepared.sealed || !prepared.linkExpiresAt) throw ApplicationFailure.nonRetryable(`the link of ${args.messageKey} is gone`, 'MAIL_NOT_PREPARED');
+      const { token, code } = unsealedWithCode(unsealToken(config.tokenKeys, prepared.sealed, args.messageKey));
+      return verificationMail(localizer, readerFrom(localizer, prepared), {
+        purpose: args.purpose,
+        kind: args.kind ?? args.input.kind,
+        newEmail: args.input.newEmail,
+        link: linkFor(token),
+        code,
+        linkExpiresAt: prepared.linkExpiresAt.getTime(),
+        requestedAt: args.input.requestedAt,
+        requestedBy: args.input.requestedBy,
+        reminder: args.reminder,
+        requestExpiresAt: args.input.requestedAt + args.input.policy.changeTtlMs,
+      });
+    }, args.lastTry);
+  }
+
   return {
     recordRequest,
     prepareVerificationLink,
@@ -179,25 +201,22 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
       return { ...recorded, links: { new: newLink, ...(oldLink ? { old: oldLink } : {}) }, openWindows };
     },
 
-    /** R-MAIL: mails the prepared link once; a retry after a successful send sends nothing. */
-    async sendVerificationMail(args: { messageKey: string; input: EmailChangeInput; kind?: ChangeKind; purpose: Purpose; lastTry?: boolean; reminder?: boolean }) {
-      // The prepared link and the reader's language come with the send's claim (issue #12: one round trip).
-      return sendOnce(args.messageKey, args.input.userId, (prepared) => {
-        if (!prepared.sealed || !prepared.linkExpiresAt) throw ApplicationFailure.nonRetryable(`the link of ${args.messageKey} is gone`, 'MAIL_NOT_PREPARED');
-        const { token, code } = unsealedWithCode(unsealToken(config.tokenKeys, prepared.sealed, args.messageKey));
-        return verificationMail(localizer, readerFrom(localizer, prepared), {
-          purpose: args.purpose,
-          kind: args.kind ?? args.input.kind,
-          newEmail: args.input.newEmail,
-          link: linkFor(token),
-          code,
-          linkExpiresAt: prepared.linkExpiresAt.getTime(),
-          requestedAt: args.input.requestedAt,
-          requestedBy: args.input.requestedBy,
-          reminder: args.reminder,
-          requestExpiresAt: args.input.requestedAt + args.input.policy.changeTtlMs,
-        });
-      }, args.lastTry);
+    sendVerificationMail,
+
+    /**
+     * Shape 4 (issue #12): a change's first mails in one activity (one activity task and one workflow task
+     * less per change). Each mail is sent as sendVerificationMail sends it and its outcome comes back on
+     * its own, so the run retries only the mail that failed; the activity itself never fails for a mail.
+     */
+    async sendVerificationMails(args: { input: EmailChangeInput; kind?: ChangeKind; mails: { messageKey: string; purpose: Purpose }[] }): Promise<SendOutcome[]> {
+      return Promise.all(
+        args.mails.map(({ messageKey, purpose }) =>
+          sendVerificationMail({ messageKey, purpose, input: args.input, ...(args.kind ? { kind: args.kind } : {}) }).then(
+            ({ sentAt }): SendOutcome => ({ sentAt }),
+            (err: unknown): SendOutcome => ({ error: err instanceof Error ? err.message : String(err), nonRetryable: err instanceof ApplicationFailure && err.nonRetryable === true }),
+          ),
+        ),
+      );
     },
 
     /** A confirmation that is not the last one, in the status row (the last one goes with the outcome). */

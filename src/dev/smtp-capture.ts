@@ -30,6 +30,8 @@ export interface SmtpCapture {
   nextMessage(address: string, afterId: number, timeoutMs: number): Promise<CapturedMail | undefined>;
   /** The next `count` deliveries are answered with this SMTP reply instead of being accepted. */
   failNext(count: number, code: number, message?: string): void;
+  /** The next `count` deliveries to `address` are answered with this SMTP reply (mail to others goes through). */
+  failMailTo(address: string, count: number, code: number, message?: string): void;
   /**
    * Mail to `address` from now on is read to its final dot and then never answered, so the sender
    * is stuck mid-transaction (the fault tests kill it there); resolves once the first is held.
@@ -72,7 +74,9 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
       : null;
   const store: CapturedMail[] = [];
   const waiters = new Set<() => void>();
-  const faults: { code: number; message: string }[] = [];
+  type Fault = { code: number; message: string };
+  const faults: Fault[] = [];
+  const faultsTo = new Map<string, Fault[]>();
   const holds = new Map<string, (held: { to: string[]; size: number }) => void>();
   const heldSessions = new Set<string>();
   const delays = new Map<string, number>();
@@ -112,7 +116,7 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
         const accept = callback;
         callback = (err?: Error | null) => void setTimeout(() => accept(err), delayMs);
       }
-      const fault = faults.shift();
+      const fault = to.map((t) => faultsTo.get(t)?.shift()).find(Boolean) ?? faults.shift();
       if (fault) {
         stream.resume();
         stream.on('end', () => callback(Object.assign(new Error(fault.message), { responseCode: fault.code })));
@@ -182,6 +186,11 @@ export async function startSmtpCapture(opts: { port?: number; maxMessages?: numb
     nextMessage: (address, afterId, timeoutMs) => waitFor(() => messagesTo(address).find((m) => m.id > afterId), timeoutMs),
     failNext(count, code, message = `${code} simulated failure`) {
       for (let i = 0; i < count; i++) faults.push({ code, message });
+    },
+    failMailTo(address, count, code, message = `${code} simulated failure`) {
+      const queue = faultsTo.get(address.toLowerCase()) ?? [];
+      for (let i = 0; i < count; i++) queue.push({ code, message });
+      faultsTo.set(address.toLowerCase(), queue);
     },
     holdMailTo(address) {
       return new Promise((resolve) => holds.set(address.toLowerCase(), resolve));

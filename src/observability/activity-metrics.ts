@@ -2,10 +2,21 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from '../log';
 import { logStateChange } from './state-change-log';
 import { workerMetrics } from './worker-metrics';
+import type { SendOutcome } from '../workflows/messages';
 
 type ActivityFn = (...args: any[]) => Promise<unknown>;
 
 const MAIL_KIND: Record<string, string> = { sendVerificationMail: 'verification', sendChangedNotice: 'notice' };
+/** Shape 4's batch (issue #12): one outcome per verification mail; the activity completes either way. */
+const MAIL_BATCH = 'sendVerificationMails';
+
+function countBatch(result: unknown): void {
+  if (!Array.isArray(result)) return;
+  for (const outcome of result as SendOutcome[]) {
+    const sent = 'sentAt' in outcome;
+    workerMetrics.mails.inc({ kind: 'verification', result: sent ? 'sent' : outcome.nonRetryable ? 'failed_permanent' : 'failed_temporary' });
+  }
+}
 
 /** The state an activity's result records, with its ids; undefined for activities that change no state. */
 function stateChange(name: string, args: any, result: any): { changeId: string; userId?: string; state: string; reason?: unknown } | undefined {
@@ -49,6 +60,7 @@ export function instrumentActivities<A extends object>(activities: A, log: Logge
         const result = await fn(...args);
         workerMetrics.activities.inc({ activity: name, outcome: 'completed' });
         if (mailKind) workerMetrics.mails.inc({ kind: mailKind, result: 'sent' });
+        if (name === MAIL_BATCH) countBatch(result);
         const change = stateChange(name, args[0], result);
         if (change) {
           workerMetrics.stateChanges.inc({ state: change.state });

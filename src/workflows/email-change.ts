@@ -27,6 +27,7 @@ import {
   type LinkDeadReason,
   type PreparedLink,
   type Purpose,
+  type SendOutcome,
   type StartedRequest,
   type VerifyRequest,
   messageKeyOf,
@@ -152,7 +153,7 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   applyRecorded(s, recorded);
   if (shape >= 3) {
     const started = recorded as StartedRequest;
-    for (const l of requiredLinks(s)) linkPrepared(s, l, nextSend(s, l), started.links[l.purpose]!);
+    deliverFirst(s, requiredLinks(s).map((l) => linkPrepared(s, l, nextSend(s, l), started.links[l.purpose]!)));
     adoptOpenWindows(s, started.openWindows); // issue #15: undo windows of the run this start replaced stay open here
     linksMade = true;
   } else {
@@ -202,7 +203,7 @@ async function issueLink(s: ChangeState, link: LinkState, db: Db): Promise<void>
   const { changeId, policy } = s.input;
   const code = codesOn(s) ? { code: true } : {}; // issue #15 item 7: the mail carries a typed code too
   const prepared = await db.prepareVerificationLink({ messageKey, changeId, purpose: link.purpose, to: link.to, linkTtlMs: policy.linkTtlMs, resends: s.resends, lastSendAt: s.lastSendAt, ...code });
-  linkPrepared(s, link, messageKey, prepared);
+  void deliver(s, linkPrepared(s, link, messageKey, prepared));
 }
 
 /** A new send of this link begins: the current link (and its code) stops working; returns the send's outbox key. */
@@ -215,18 +216,44 @@ function nextSend(s: ChangeState, link: LinkState): string {
   return messageKeyOf(s.input.changeId, link.purpose, link.sends);
 }
 
-/** The prepared link is the current one; its mail goes out in the background. */
-function linkPrepared(s: ChangeState, link: LinkState, messageKey: string, prepared: PreparedLink): void {
+/** One send of a link: its outbox key and which send of the link it is. */
+interface Send {
+  link: LinkState;
+  messageKey: string;
+  sendNo: number;
+}
+
+/** The prepared link is the current one; its mail is for the caller to deliver. */
+function linkPrepared(s: ChangeState, link: LinkState, messageKey: string, prepared: PreparedLink): Send {
   link.verifier = prepared.verifier;
   codeIssued(s, link, prepared.codeVerifier);
   link.linkExpiresAt = prepared.linkExpiresAt;
-  void deliver(s, link, messageKey, link.sends);
+  return { link, messageKey, sendNo: link.sends };
 }
 
-async function deliver(s: ChangeState, link: LinkState, messageKey: string, sendNo: number): Promise<void> {
+/** The first links' mails, in the background: shape 4 sends a change's two in one activity, older shapes one activity each. */
+function deliverFirst(s: ChangeState, sends: Send[]): void {
+  if (shapeOf(s.input) >= 4 && sends.length > 1) void deliverTogether(s, sends);
+  else for (const send of sends) void deliver(s, send);
+}
+
+/** Shape 4 (issue #12): attempt 1 of several mails in one activity (one activity and one workflow task less); each retries alone. */
+async function deliverTogether(s: ChangeState, sends: Send[]): Promise<void> {
+  for (const { link } of sends) link.delivery = { ...link.delivery, attempts: 1 };
+  s.sendsInFlight += 1;
+  const mails = sends.map(({ link, messageKey }) => ({ messageKey, purpose: link.purpose }));
+  const outcomes = await smtp
+    .sendVerificationMails({ input: s.input, kind: s.kind, mails })
+    .catch((err: unknown) => sends.map(() => failedAttempt(err))) // the activity itself failed (a timeout, a lost worker): every mail's attempt did
+    .finally(() => (s.sendsInFlight -= 1));
+  await Promise.all(sends.map(async (send, i) => (await tryAgain(send, 1, outcomes[i] ?? failedAttempt(new Error('no outcome')))) && deliver(s, send, 2)));
+}
+
+async function deliver(s: ChangeState, send: Send, firstAttempt = 1): Promise<void> {
+  const { link, messageKey, sendNo } = send;
   const current = () => link.sends === sendNo && s.state === 'REQUESTED' && link.confirmedAt === null;
   const skipExpired = shapeOf(s.input) >= 3 || patched(SKIP_EXPIRED_LINK_MAIL); // shape 3 always does, without the patch's marker
-  for (let attempt = 1; current(); attempt++) {
+  for (let attempt = firstAttempt; current(); attempt++) {
     if (skipExpired && link.linkExpiresAt !== null && Date.now() >= link.linkExpiresAt) {
       const lastError = 'the link expired before the mail could be sent; ask for a new link';
       link.delivery = { status: 'failed', attempts: attempt - 1, lastError };
@@ -236,24 +263,36 @@ async function deliver(s: ChangeState, link: LinkState, messageKey: string, send
     }
     link.delivery = { ...link.delivery, attempts: attempt };
     s.sendsInFlight += 1;
-    try {
-      const lastTry = attempt >= MAIL_MAX_ATTEMPTS;
-      const reminder = link.reminderSend === sendNo ? { reminder: true } : {}; // issue #15 item 6
-      const { sentAt } = await smtp.sendVerificationMail({ messageKey, input: s.input, kind: s.kind, purpose: link.purpose, lastTry, ...reminder }).finally(() => (s.sendsInFlight -= 1));
-      if (link.sends === sendNo) link.delivery = { status: 'sent', attempts: attempt, sentAt };
-      return;
-    } catch (err) {
-      const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-      const lastError = failure?.message ?? (err instanceof Error ? err.message : String(err));
-      if (link.sends !== sendNo) return;
-      if (failure?.nonRetryable || attempt >= MAIL_MAX_ATTEMPTS) {
-        link.delivery = { status: 'failed', attempts: attempt, lastError };
-        return;
-      }
-      link.delivery = { status: 'retrying', attempts: attempt, lastError };
-      await sleep(mailBackoffMs(attempt));
-    }
+    const lastTry = attempt >= MAIL_MAX_ATTEMPTS;
+    const reminder = link.reminderSend === sendNo ? { reminder: true } : {}; // issue #15 item 6
+    const outcome = await smtp
+      .sendVerificationMail({ messageKey, input: s.input, kind: s.kind, purpose: link.purpose, lastTry, ...reminder })
+      .then(({ sentAt }): SendOutcome => ({ sentAt }), failedAttempt)
+      .finally(() => (s.sendsInFlight -= 1));
+    if (!(await tryAgain(send, attempt, outcome))) return;
   }
+}
+
+/** An attempt's failure as the run shows it: the activity's own message when it failed itself. */
+function failedAttempt(err: unknown): SendOutcome {
+  const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  return { error: failure?.message ?? (err instanceof Error ? err.message : String(err)), nonRetryable: failure?.nonRetryable ?? false };
+}
+
+/** Records an attempt's outcome on its link; true, after the backoff, when the mail is to be tried again. */
+async function tryAgain({ link, sendNo }: Send, attempt: number, outcome: SendOutcome): Promise<boolean> {
+  if (link.sends !== sendNo) return false; // a newer send of this link took over
+  if ('sentAt' in outcome) {
+    link.delivery = { status: 'sent', attempts: attempt, sentAt: outcome.sentAt };
+    return false;
+  }
+  if (outcome.nonRetryable || attempt >= MAIL_MAX_ATTEMPTS) {
+    link.delivery = { status: 'failed', attempts: attempt, lastError: outcome.error };
+    return false;
+  }
+  link.delivery = { status: 'retrying', attempts: attempt, lastError: outcome.error };
+  await sleep(mailBackoffMs(attempt));
+  return true;
 }
 
 function checkOpen(s: ChangeState, ref: ChangeRef): void {

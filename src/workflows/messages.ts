@@ -34,10 +34,10 @@ export interface EmailChangeInput {
   /**
    * The workflow's command shape, pinned at start like the policy (issue #12): 2 = PostgreSQL steps as
    * local activities; 3 = also the start's steps in one of them (`startRequest`), one timer at a time
-   * for the reminder and the deadline, and no patch marker. Runs started before carry none and replay
-   * as they were recorded.
+   * for the reminder and the deadline, and no patch marker; 4 = a change's first mails in one activity
+   * (`sendVerificationMails`). Runs started before carry none and replay as they were recorded.
    */
-  shape?: 2 | 3;
+  shape?: 2 | 3 | 4;
   /** Issue #15 item 5: the session that asked (sessions.id), kept when the approved change revokes the others. */
   sessionId?: string;
   /**
@@ -48,7 +48,7 @@ export interface EmailChangeInput {
 }
 
 /** The shape the API starts new runs with. */
-export const CURRENT_SHAPE = 3;
+export const CURRENT_SHAPE = 4;
 /** A run's shape: 1 for runs started before shapes existed. */
 export const shapeOf = (input: Pick<EmailChangeInput, 'shape'>): number => input.shape ?? 1;
 
@@ -83,6 +83,9 @@ export interface StartedRequest extends RecordedRequest {
   links: { new?: PreparedLink; old?: PreparedLink };
   openWindows: OpenRevertWindow[];
 }
+
+/** One mail's outcome in `sendVerificationMails` (shape 4): sent, or the error its send failed with. */
+export type SendOutcome = { sentAt: string } | { error: string; nonRetryable: boolean };
 
 export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'sent' | 'failed';
 export interface Delivery {
