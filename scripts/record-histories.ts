@@ -228,6 +228,28 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    // Issue #12's shape 4: a change's resend mails both fresh links in one activity.
+    name: 'change-resent-approved',
+    env: { RESEND_COOLDOWN: '1s', REVERT_WINDOW: '0' },
+    async run({ api, smtp }) {
+      const user = await signedInUser(api);
+      const oldEmail = uniqueEmail('resend-old');
+      await startChange(api, user, oldEmail);
+      await verify(api, await tokenFromMail(smtp, oldEmail), 'APPROVED');
+      await waitForClosed(api, user);
+
+      const newEmail = uniqueEmail('resend-new');
+      const change = await startChange(api, user, newEmail);
+      await Promise.all([tokenFromMail(smtp, newEmail), tokenFromMail(smtp, oldEmail, 1)]);
+      await sleep(1_500);
+      const res = await api.post('/v1/email/change/resend', { token: user.token, json: {} });
+      check(res.status === 202 && res.body.change.resendsLeft === 4, `change resend: ${res.status} ${res.text}`);
+      await verify(api, await tokenFromMail(smtp, newEmail, 1), 'REQUESTED');
+      await verify(api, await tokenFromMail(smtp, oldEmail, 2), 'APPROVED');
+      return { user, changeId: change.id, state: 'APPROVED' };
+    },
+  },
+  {
     // Issue #15 item 7: both addresses confirmed by their typed codes, after one wrong code.
     name: 'change-approved-by-codes',
     env: { REVERT_WINDOW: '0' },

@@ -204,14 +204,14 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
     sendVerificationMail,
 
     /**
-     * Shape 4 (issue #12): a change's first mails in one activity (one activity task and one workflow task
-     * less per change). Each mail is sent as sendVerificationMail sends it and its outcome comes back on
+     * Shape 4 (issue #12): a change's two mails in one activity whenever both go out (the start, a resend,
+     * the reminder): one activity task and one workflow task less each time. Each mail is sent as sendVerificationMail sends it and its outcome comes back on
      * its own, so the run retries only the mail that failed; the activity itself never fails for a mail.
      */
-    async sendVerificationMails(args: { input: EmailChangeInput; kind?: ChangeKind; mails: { messageKey: string; purpose: Purpose }[] }): Promise<SendOutcome[]> {
+    async sendVerificationMails(args: { input: EmailChangeInput; kind?: ChangeKind; mails: { messageKey: string; purpose: Purpose; reminder?: boolean }[] }): Promise<SendOutcome[]> {
       return Promise.all(
-        args.mails.map(({ messageKey, purpose }) =>
-          sendVerificationMail({ messageKey, purpose, input: args.input, ...(args.kind ? { kind: args.kind } : {}) }).then(
+        args.mails.map(({ messageKey, purpose, reminder }) =>
+          sendVerificationMail({ messageKey, purpose, input: args.input, ...(args.kind ? { kind: args.kind } : {}), ...(reminder ? { reminder } : {}) }).then(
             ({ sentAt }): SendOutcome => ({ sentAt }),
             (err: unknown): SendOutcome => ({ error: err instanceof Error ? err.message : String(err), nonRetryable: err instanceof ApplicationFailure && err.nonRetryable === true }),
           ),

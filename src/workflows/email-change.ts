@@ -121,7 +121,7 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
     async () => {
       s.resends += 1;
       s.lastSendAt = Date.now();
-      await Promise.all(requiredLinks(s).filter((l) => l.confirmedAt === null).map((l) => issueLink(s, l, db)));
+      await issueLinks(s, requiredLinks(s).filter((l) => l.confirmedAt === null), db);
       return statusOf(s);
     },
     { validator: (ref) => checkResend(s, ref) },
@@ -153,17 +153,17 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   applyRecorded(s, recorded);
   if (shape >= 3) {
     const started = recorded as StartedRequest;
-    deliverFirst(s, requiredLinks(s).map((l) => linkPrepared(s, l, nextSend(s, l), started.links[l.purpose]!)));
+    deliverAll(s, requiredLinks(s).map((l) => linkPrepared(s, l, nextSend(s, l), started.links[l.purpose]!)));
     adoptOpenWindows(s, started.openWindows); // issue #15: undo windows of the run this start replaced stay open here
     linksMade = true;
   } else {
-    await Promise.all(requiredLinks(s).map((l) => issueLink(s, l, db)));
+    await issueLinks(s, requiredLinks(s), db);
     linksMade = true;
     await adoptRevertWindows(s);
   }
 
   // Wait for every required confirmation, a cancel, or the deadline (R-EXPIRE); issue #15 item 6's reminder on the way.
-  const reissue = (l: LinkState) => issueLink(s, l, db);
+  const reissue = (links: LinkState[]) => issueLinks(s, links, db);
   let decided: boolean;
   if (shape >= 3) decided = await untilDecided(s, reissue);
   else {
@@ -197,13 +197,19 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
 const sessionsToRevoke = (s: ChangeState) =>
   s.input.policy.revokeSessionsOnChange && s.kind === 'UPDATE' ? { revokeSessions: { keepSessionId: s.input.sessionId ?? null } } : {};
 
-/** Creates a link (only its verifier comes back) and mails it in the background, retrying with backoff. */
-async function issueLink(s: ChangeState, link: LinkState, db: Db): Promise<void> {
+/** Fresh links for these addresses (a resend, the reminder), mailed in the background; shape 4 mails a change's two in one activity. */
+async function issueLinks(s: ChangeState, links: LinkState[], db: Db): Promise<void> {
+  if (shapeOf(s.input) < 4) await Promise.all(links.map(async (l) => void deliver(s, await prepareLink(s, l, db))));
+  else deliverAll(s, await Promise.all(links.map((l) => prepareLink(s, l, db))));
+}
+
+/** Creates a link; only its verifier comes back. */
+async function prepareLink(s: ChangeState, link: LinkState, db: Db): Promise<Send> {
   const messageKey = nextSend(s, link);
   const { changeId, policy } = s.input;
   const code = codesOn(s) ? { code: true } : {}; // issue #15 item 7: the mail carries a typed code too
   const prepared = await db.prepareVerificationLink({ messageKey, changeId, purpose: link.purpose, to: link.to, linkTtlMs: policy.linkTtlMs, resends: s.resends, lastSendAt: s.lastSendAt, ...code });
-  void deliver(s, linkPrepared(s, link, messageKey, prepared));
+  return linkPrepared(s, link, messageKey, prepared);
 }
 
 /** A new send of this link begins: the current link (and its code) stops working; returns the send's outbox key. */
@@ -231,17 +237,17 @@ function linkPrepared(s: ChangeState, link: LinkState, messageKey: string, prepa
   return { link, messageKey, sendNo: link.sends };
 }
 
-/** The first links' mails, in the background: shape 4 sends a change's two in one activity, older shapes one activity each. */
-function deliverFirst(s: ChangeState, sends: Send[]): void {
+/** Links' mails that go out at once, in the background: shape 4 sends a change's two in one activity, older shapes one activity each. */
+function deliverAll(s: ChangeState, sends: Send[]): void {
   if (shapeOf(s.input) >= 4 && sends.length > 1) void deliverTogether(s, sends);
   else for (const send of sends) void deliver(s, send);
 }
 
-/** Shape 4 (issue #12): attempt 1 of several mails in one activity (one activity and one workflow task less); each retries alone. */
+/** Shape 4 (issue #12): attempt 1 of a change's two mails in one activity (one activity and one workflow task less); each retries alone. */
 async function deliverTogether(s: ChangeState, sends: Send[]): Promise<void> {
   for (const { link } of sends) link.delivery = { ...link.delivery, attempts: 1 };
   s.sendsInFlight += 1;
-  const mails = sends.map(({ link, messageKey }) => ({ messageKey, purpose: link.purpose }));
+  const mails = sends.map(({ link, messageKey, sendNo }) => ({ messageKey, purpose: link.purpose, ...(link.reminderSend === sendNo ? { reminder: true } : {}) }));
   const outcomes = await smtp
     .sendVerificationMails({ input: s.input, kind: s.kind, mails })
     .catch((err: unknown) => sends.map(() => failedAttempt(err))) // the activity itself failed (a timeout, a lost worker): every mail's attempt did

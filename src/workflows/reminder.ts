@@ -15,7 +15,7 @@ const notices = proxyActivities<Activities>({
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 12, nonRetryableErrorTypes: ['SMTP_PERMANENT'] },
 });
 
-type Issue = (link: LinkState) => Promise<void>;
+type Issue = (links: LinkState[]) => Promise<void>;
 
 /** When this run reminds, if it does. */
 function reminderAt(s: ChangeState): number | undefined {
@@ -25,17 +25,12 @@ function reminderAt(s: ChangeState): number | undefined {
   return remindAt > s.input.requestedAt ? remindAt : undefined; // else the request is shorter than the reminder's lead
 }
 
-/** A fresh link to each address still unconfirmed; `issue` makes and mails it (the flow's own issueLink). */
+/** A fresh link to each address still unconfirmed; `issue` makes and mails them (the flow's own issueLinks). */
 async function remind(s: ChangeState, issue: Issue): Promise<void> {
   s.reminded = true;
-  await Promise.all(
-    requiredLinks(s)
-      .filter((l) => l.confirmedAt === null)
-      .map((l) => {
-        l.reminderSend = l.sends + 1;
-        return issue(l);
-      }),
-  );
+  const links = requiredLinks(s).filter((l) => l.confirmedAt === null);
+  for (const l of links) l.reminderSend = l.sends + 1;
+  await issue(links);
 }
 
 /** Shape 2: waits, beside the main flow (on a timer of its own), for the reminder's moment. */

@@ -5,21 +5,23 @@ import { startChange, tokenFromMail, userWithVerifiedEmail, waitForStatus } from
 import { workflowIdFor } from '../../src/workflows/messages';
 
 /**
- * Issue #12's shape 4: a change's first two mails (the new address's and the old one's) go out in one
- * activity, `sendVerificationMails`. Each mail keeps its own outcome: one failing neither fails nor
- * resends the other, and only the failed one is retried (alone, as a `sendVerificationMail`).
+ * Issue #12's shape 4: a change's two mails (the new address's and the old one's) go out in one
+ * activity, `sendVerificationMails`, whenever both go out: at the start, on a resend, at the reminder.
+ * Each mail keeps its own outcome: one failing neither fails nor resends the other, and only the
+ * failed one is retried (alone, as a `sendVerificationMail`).
  */
 
 let stack: TestStack;
+let reminding: TestStack;
 let api: ApiClient;
 beforeAll(async () => {
-  stack = await startStack();
+  [stack, reminding] = await Promise.all([startStack({ RESEND_COOLDOWN: '1s' }), startStack({ EMAIL_CHANGE_TTL: '8s', REMINDER_BEFORE_EXPIRY: '5s' })]);
   api = apiClient(stack.baseUrl);
 });
-afterAll(() => stack?.stop());
+afterAll(() => Promise.all([stack?.stop(), reminding?.stop()]));
 
-const scheduledActivities = async (userId: string) => {
-  const history = await stack.temporal.workflow.getHandle(workflowIdFor(userId)).fetchHistory();
+const scheduledActivities = async (userId: string, on = stack) => {
+  const history = await on.temporal.workflow.getHandle(workflowIdFor(userId)).fetchHistory();
   return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
 };
 
@@ -79,5 +81,39 @@ describe("a change's first mails in one activity", () => {
     expect((await api.post('/v1/email/verify', { json: { token: newToken } })).body.state).toBe('APPROVED');
     expect(stack.smtp.messagesTo(next)).toHaveLength(1);
     expect(stack.smtp.messagesTo(old).filter((m) => m.links.some((l) => l.includes('/verify-email')))).toHaveLength(2); // the add's and this change's
+  });
+
+  it('a resend mails both fresh links in one activity; the first links are dead, the fresh ones approve', async () => {
+    const { user, email: old } = await userWithVerifiedEmail(api, stack.smtp, 'resend-old');
+    const next = uniqueEmail('resend-new');
+    await startChange(api, user, next);
+    const firstTokens = [await tokenFromMail(stack.smtp, next), await tokenFromMail(stack.smtp, old, 1)];
+    await new Promise((r) => setTimeout(r, 1_100)); // RESEND_COOLDOWN
+    const resent = await api.post('/v1/email/change/resend', { token: user.token, json: {} });
+    expect(resent.status, resent.text).toBe(202);
+
+    const fresh = [await tokenFromMail(stack.smtp, next, 1), await tokenFromMail(stack.smtp, old, 2)];
+    for (const token of firstTokens) {
+      const dead = await api.post('/v1/email/verify', { json: { token } });
+      expect([dead.status, dead.body.error?.details?.reason]).toEqual([410, 'resent']);
+    }
+    const ok = [];
+    for (const token of fresh) ok.push((await api.post('/v1/email/verify', { json: { token } })).body.state);
+    expect(ok).toEqual(['REQUESTED', 'APPROVED']);
+    expect([stack.smtp.messagesTo(next).length, stack.smtp.messagesTo(old).filter((m) => m.links.some((l) => l.includes('/verify-email'))).length]).toEqual([2, 3]);
+    expect(await scheduledActivities(user.id)).toEqual(['sendVerificationMails', 'sendVerificationMails', 'sendChangedNotice']);
+  });
+
+  it("the reminder mails both addresses' fresh links in one activity, each a reminder", async () => {
+    const remindingApi = apiClient(reminding.baseUrl);
+    const { user, email: old } = await userWithVerifiedEmail(remindingApi, reminding.smtp, 'remind-old');
+    const next = uniqueEmail('remind-new');
+    await startChange(remindingApi, user, next);
+    const reminders = [await reminding.smtp.waitForMessage(next, { seen: 1, timeoutMs: 10_000 }), await reminding.smtp.waitForMessage(old, { seen: 2, timeoutMs: 10_000 })];
+    expect(reminders.map((m) => m.subject)).toEqual(['Reminder: your email change is waiting for confirmation', 'Reminder: your email change is waiting for confirmation']);
+    const ok = [];
+    for (const token of [await tokenFromMail(reminding.smtp, next, 1), await tokenFromMail(reminding.smtp, old, 2)]) ok.push((await remindingApi.post('/v1/email/verify', { json: { token } })).body.state);
+    expect(ok).toEqual(['REQUESTED', 'APPROVED']);
+    expect(await scheduledActivities(user.id, reminding)).toEqual(['sendVerificationMails', 'sendVerificationMails', 'sendChangedNotice']);
   });
 });
