@@ -239,9 +239,16 @@ function linkPrepared(s: ChangeState, link: LinkState, messageKey: string, prepa
 
 /** Links' mails that go out at once, in the background: shape 4 sends a change's two in one activity, older shapes one activity each. */
 function deliverAll(s: ChangeState, sends: Send[]): void {
-  if (shapeOf(s.input) >= 4 && sends.length > 1) void deliverTogether(s, sends);
-  else for (const send of sends) void deliver(s, send);
+  // Only mails still wanted go together (a resend's links may be confirmed or expired by the time both are made).
+  const together = shapeOf(s.input) >= 4 ? sends.filter((send) => isCurrent(s, send) && !linkExpired(send.link)) : [];
+  if (together.length > 1) void deliverTogether(s, together);
+  // The rest one activity each; a send no longer wanted ends at once in deliver (an expired one is recorded as given up).
+  for (const send of sends) if (together.length < 2 || !together.includes(send)) void deliver(s, send);
 }
+
+/** This send is the link's latest, and the link still waits for its confirmation on a pending request. */
+const isCurrent = (s: ChangeState, { link, sendNo }: Send) => link.sends === sendNo && s.state === 'REQUESTED' && link.confirmedAt === null;
+const linkExpired = (link: LinkState) => link.linkExpiresAt !== null && Date.now() >= link.linkExpiresAt;
 
 /** Shape 4 (issue #12): attempt 1 of a change's two mails in one activity (one activity and one workflow task less); each retries alone. */
 async function deliverTogether(s: ChangeState, sends: Send[]): Promise<void> {
@@ -257,10 +264,9 @@ async function deliverTogether(s: ChangeState, sends: Send[]): Promise<void> {
 
 async function deliver(s: ChangeState, send: Send, firstAttempt = 1): Promise<void> {
   const { link, messageKey, sendNo } = send;
-  const current = () => link.sends === sendNo && s.state === 'REQUESTED' && link.confirmedAt === null;
   const skipExpired = shapeOf(s.input) >= 3 || patched(SKIP_EXPIRED_LINK_MAIL); // shape 3 always does, without the patch's marker
-  for (let attempt = firstAttempt; current(); attempt++) {
-    if (skipExpired && link.linkExpiresAt !== null && Date.now() >= link.linkExpiresAt) {
+  for (let attempt = firstAttempt; isCurrent(s, send); attempt++) {
+    if (skipExpired && linkExpired(link)) {
       const lastError = 'the link expired before the mail could be sent; ask for a new link';
       link.delivery = { status: 'failed', attempts: attempt - 1, lastError };
       // The status row (issue #12's projection) must say so too; older shapes answer status from this run.
