@@ -148,6 +148,15 @@ async function verify(api: ApiClient, token: string, state: string) {
   check(res.status === 200 && res.body.state === state, `verify: ${res.status} ${res.text}`);
 }
 
+/** A signed-in user whose address `oldEmail` was added and confirmed (its run may still be closing). */
+async function withVerifiedAddress(api: ApiClient, smtp: SmtpCapture, tag: string): Promise<{ user: TestUser; oldEmail: string }> {
+  const user = await signedInUser(api);
+  const oldEmail = uniqueEmail(tag);
+  await startChange(api, user, oldEmail);
+  await verify(api, await tokenFromMail(smtp, oldEmail), 'APPROVED');
+  return { user, oldEmail };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ── scenarios ────────────────────────────────────────────────────────────────────────────────
@@ -182,10 +191,7 @@ const scenarios: Scenario[] = [
     // Issue #15: without it the run stays open for the 7-day undo window and this script waits for its close.
     env: { REVERT_WINDOW: '0' },
     async run({ api, smtp, baseUrl }) {
-      const user = await signedInUser(api);
-      const oldEmail = uniqueEmail('old');
-      await startChange(api, user, oldEmail);
-      await verify(api, await tokenFromMail(smtp, oldEmail), 'APPROVED');
+      const { user, oldEmail } = await withVerifiedAddress(api, smtp, 'old');
       await waitForClosed(api, user);
 
       const newEmail = uniqueEmail('new');
@@ -232,10 +238,7 @@ const scenarios: Scenario[] = [
     name: 'change-resent-approved',
     env: { RESEND_COOLDOWN: '1s', REVERT_WINDOW: '0' },
     async run({ api, smtp }) {
-      const user = await signedInUser(api);
-      const oldEmail = uniqueEmail('resend-old');
-      await startChange(api, user, oldEmail);
-      await verify(api, await tokenFromMail(smtp, oldEmail), 'APPROVED');
+      const { user, oldEmail } = await withVerifiedAddress(api, smtp, 'resend-old');
       await waitForClosed(api, user);
 
       const newEmail = uniqueEmail('resend-new');
@@ -254,10 +257,7 @@ const scenarios: Scenario[] = [
     name: 'change-approved-by-codes',
     env: { REVERT_WINDOW: '0' },
     async run({ api, smtp }) {
-      const user = await signedInUser(api);
-      const oldEmail = uniqueEmail('code-old');
-      await startChange(api, user, oldEmail);
-      await verify(api, await tokenFromMail(smtp, oldEmail), 'APPROVED');
+      const { user, oldEmail } = await withVerifiedAddress(api, smtp, 'code-old');
       await waitForClosed(api, user);
 
       const newEmail = uniqueEmail('code-new');
@@ -293,10 +293,7 @@ const scenarios: Scenario[] = [
     name: 'change-approved-undo-window',
     env: { REVERT_WINDOW: '3s' },
     async run({ api, smtp }) {
-      const user = await signedInUser(api);
-      const oldEmail = uniqueEmail('undo-old');
-      await startChange(api, user, oldEmail);
-      await verify(api, await tokenFromMail(smtp, oldEmail), 'APPROVED');
+      const { user, oldEmail } = await withVerifiedAddress(api, smtp, 'undo-old');
       await sleep(3_500); // the first change's window closes with its run
 
       const newEmail = uniqueEmail('undo-new');

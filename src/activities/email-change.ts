@@ -204,9 +204,10 @@ export function createEmailChangeActivities({ config, pool, mail, temporal }: Ac
     sendVerificationMail,
 
     /**
-     * Shape 4 (issue #12): a change's two mails in one activity whenever both go out (the start, a resend,
-     * the reminder): one activity task and one workflow task less each time. Each mail is sent as sendVerificationMail sends it and its outcome comes back on
-     * its own, so the run retries only the mail that failed; the activity itself never fails for a mail.
+     * Shape 4 (issue #12): a change's two mails in one activity whenever both go out (the start, a
+     * resend, the reminder): one activity task and one workflow task less each time. Each mail is sent
+     * as sendVerificationMail sends it and its outcome comes back on its own, so the run retries only
+     * the mail that failed; the activity itself never fails for a mail.
      */
     async sendVerificationMails(args: { input: EmailChangeInput; kind?: ChangeKind; mails: { messageKey: string; purpose: Purpose; reminder?: boolean }[] }): Promise<SendOutcome[]> {
       return Promise.all(

@@ -240,10 +240,11 @@ function linkPrepared(s: ChangeState, link: LinkState, messageKey: string, prepa
 /** Links' mails that go out at once, in the background: shape 4 sends a change's two in one activity, older shapes one activity each. */
 function deliverAll(s: ChangeState, sends: Send[]): void {
   // Only mails still wanted go together (a resend's links may be confirmed or expired by the time both are made).
-  const together = shapeOf(s.input) >= 4 ? sends.filter((send) => isCurrent(s, send) && !linkExpired(send.link)) : [];
-  if (together.length > 1) void deliverTogether(s, together);
+  const wanted = shapeOf(s.input) >= 4 ? sends.filter((send) => isCurrent(s, send) && !linkExpired(send.link)) : [];
+  const together = wanted.length > 1 ? wanted : [];
+  if (together.length > 0) void deliverTogether(s, together);
   // The rest one activity each; a send no longer wanted ends at once in deliver (an expired one is recorded as given up).
-  for (const send of sends) if (together.length < 2 || !together.includes(send)) void deliver(s, send);
+  for (const send of sends.filter((x) => !together.includes(x))) void deliver(s, send);
 }
 
 /** This send is the link's latest, and the link still waits for its confirmation on a pending request. */

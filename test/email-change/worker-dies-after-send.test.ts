@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack';
 import { apiClient, signedInUser, uniqueEmail, type ApiClient } from '../helpers/http';
-import { startChange, tokenFromMail, waitForStatus } from '../helpers/flow';
+import { startChange, tokenFromMail, userWithVerifiedEmail, waitForStatus } from '../helpers/flow';
 import { startFreezableProxy } from '../helpers/processes';
 import { spawnWorker, type ChildWorker } from '../helpers/services';
 
@@ -54,4 +54,39 @@ describe('R-MAIL a retried send never mails twice', () => {
     const ok = await api.post('/v1/email/verify', { json: { token: await tokenFromMail(stack.smtp, email) } });
     expect(ok.body.state).toBe('APPROVED');
   }, 150_000);
+
+  it("a change's two mails in one activity (issue #12's shape 4), one sent and the other stuck in SMTP: after the lost attempt each is retried alone, and each address gets one mail", async () => {
+    for (const child of children) await child.kill(); // the worker that kills must be the only one polling
+    const first = spawnWorker(stack.env);
+    children.push(first);
+    await first.ready;
+    const { user, email: old } = await userWithVerifiedEmail(api, stack.smtp, 'batch-old');
+    const next = uniqueEmail('batch-new');
+
+    // The old address's SMTP transaction never gets its answer; the new address's mail goes through.
+    const held = stack.smtp.holdMailTo(old);
+    const change = await startChange(api, user, next);
+    await held;
+    await stack.smtp.waitForMessage(next);
+    const rowOf = async (address: string) =>
+      (await stack.pool.query('SELECT status, attempts, resent_in_doubt AS "inDoubt" FROM mail_messages WHERE change_id = $1 AND recipient = $2', [change.id, address])).rows[0];
+    for (let i = 0; i < 100 && (await rowOf(next))?.status !== 'sent'; i++) await new Promise((r) => setTimeout(r, 50));
+    await first.kill(); // the activity holding both mails dies before Temporal hears of either
+    stack.smtp.stopHolding(old);
+
+    const second = spawnWorker(stack.env);
+    children.push(second);
+    await second.ready;
+    // Temporal times the lost attempt out (startToCloseTimeout 1m); each mail is then retried on its own.
+    const status = await waitForStatus(api, user, (b) => b.change?.delivery.new.attempts >= 2 && b.change.delivery.old?.status === 'sent', 100_000);
+    expect(status.change.delivery).toMatchObject({ new: { status: 'sent', attempts: 2 }, old: { status: 'sent', attempts: 2 } });
+    expect(await rowOf(next)).toEqual({ status: 'sent', attempts: 2, inDoubt: 0 }); // found sent: nothing mailed again
+    expect(await rowOf(old)).toEqual({ status: 'sent', attempts: 2, inDoubt: 1 }); // never answered: sent again, same Message-ID
+    expect(stack.smtp.dropped()).toBeGreaterThanOrEqual(1);
+    expect(stack.smtp.messagesTo(next)).toHaveLength(1);
+    expect(stack.smtp.messagesTo(old)).toHaveLength(2); // the add's confirmation and this change's, once
+
+    expect((await api.post('/v1/email/verify', { json: { token: await tokenFromMail(stack.smtp, old, 1) } })).body.state).toBe('REQUESTED');
+    expect((await api.post('/v1/email/verify', { json: { token: await tokenFromMail(stack.smtp, next) } })).body.state).toBe('APPROVED');
+  }, 180_000);
 });
