@@ -393,7 +393,7 @@ async function latency(stack: Stack, opts: BenchOptions, users: UserFactory, ctx
 
   // Availability is limited to 30 a minute per user: spread the requests over enough users.
   const idle = await users.create(Math.ceil((rate * seconds) / 20) + 1);
-  opts.log(`latency: GET /v1/email/availability at ${rate}/s for ${seconds}s (autocannon)`);
+  opts.log(`latency: GET /v1/email/availability at ${rate}/s for ${seconds}s (open loop)`);
   endpoints.push(
     await fixedRateGet({
       name: 'availability',
@@ -405,7 +405,7 @@ async function latency(stack: Stack, opts: BenchOptions, users: UserFactory, ctx
       seconds,
     }),
   );
-  opts.log(`latency: GET /v1/email/change with no change at ${rate}/s for ${seconds}s (autocannon)`);
+  opts.log(`latency: GET /v1/email/change with no change at ${rate}/s for ${seconds}s (open loop)`);
   endpoints.push(
     await fixedRateGet({
       name: 'status (no change: PostgreSQL only)',
@@ -457,7 +457,7 @@ async function latency(stack: Stack, opts: BenchOptions, users: UserFactory, ctx
 
   const pending = flowUsers.filter((u) => tokens.has(u.id));
   if (pending.length === 0) throw new Error(`no change could be started: ${starts.errors.join('; ')}`);
-  opts.log(`latency: GET /v1/email/change with a pending change at ${rate}/s for ${seconds}s (autocannon)`);
+  opts.log(`latency: GET /v1/email/change with a pending change at ${rate}/s for ${seconds}s (open loop)`);
   await stack.api.resetEventLoopDelay();
   const statusPending = await fixedRateGet({
     name: 'status (pending: PostgreSQL projection)',
@@ -690,6 +690,7 @@ async function scale(stack: Stack, opts: BenchOptions, users: UserFactory, resul
     token: () => pendingUsers[Math.floor(random() * pendingUsers.length)]!.token,
     rate: opts.scaleStatusRate,
     seconds: opts.latencySeconds,
+    autocannonCheck: true, // the bench's tool before stop 14, side by side
   });
 
   // Expiry: every one of them must end EXPIRED close to its own deadline.

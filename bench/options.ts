@@ -19,7 +19,7 @@ export interface BenchOptions {
   /** Rate of the status requests against the scale run's pending changes. */
   scaleStatusRate: number;
   warmupSeconds: number;
-  /** Fixed request rate of the GET endpoints (autocannon). */
+  /** Fixed request rate of the GET endpoints (evenly spaced, an open loop). */
   latencyRate: number;
   /** Fixed arrival rate of the start and confirm flows. */
   flowRate: number;

@@ -1,24 +1,31 @@
+import http from 'node:http';
 import autocannon from 'autocannon';
-import { summarize, type LatencySummary } from './stats';
+import { sleep, summarize, type LatencySummary } from './stats';
 
 export interface EndpointLatency extends LatencySummary {
   name: string;
   method: string;
   path: string;
-  tool: 'autocannon' | 'bench loop';
+  tool: 'open loop' | 'bench loop';
   ratePerSec: number;
   seconds: number;
   /** Answers other than the expected status (and transport errors). */
   errors: number;
-  /** autocannon's own figures (HDR histogram), as a cross-check. */
+  /** The same rate through autocannon (bursts of its connections at the start of each second), for comparison. */
   autocannon?: { p50: number; p97_5: number; p99: number; requestsPerSec: number };
   note?: string;
 }
 
 /**
- * A fixed request rate with autocannon (`overallRate` over `connections` keep-alive connections,
- * latency per response). `authFor(i)` picks the bearer token of request i (users round-robin,
- * e.g. to stay inside the availability endpoint's per-user rate limit).
+ * GETs at a fixed rate: request i is due at i / rate (evenly spaced, an open loop over keep-alive
+ * connections) and timed from when it was due, so a request the client could not send on time
+ * counts against the service, never for it. `token(i)` picks the bearer token of request i (users
+ * round-robin, e.g. to stay inside the availability endpoint's per-user rate limit).
+ *
+ * With `autocannonCheck` the same rate is also run through autocannon, for comparison: its
+ * `overallRate` gives each of its connections a budget per second, which each connection spends
+ * back to back at the start of the second, so it measures bursts of `connections` concurrent
+ * requests rather than a steady rate (the bench's tool before stop 14).
  */
 export async function fixedRateGet(opts: {
   name: string;
@@ -31,12 +38,60 @@ export async function fixedRateGet(opts: {
   connections?: number;
   expectStatus?: number;
   note?: string;
+  autocannonCheck?: boolean;
 }): Promise<EndpointLatency> {
+  const { samples, errors } = await evenlySpacedGets(opts);
+  return {
+    name: opts.name,
+    method: 'GET',
+    path: opts.pathLabel,
+    tool: 'open loop',
+    ratePerSec: opts.rate,
+    seconds: opts.seconds,
+    ...summarize(samples),
+    errors,
+    ...(opts.autocannonCheck ? { autocannon: await autocannonGets(opts) } : {}),
+    ...(opts.note ? { note: opts.note } : {}),
+  };
+}
+
+async function evenlySpacedGets(opts: Parameters<typeof fixedRateGet>[0]): Promise<{ samples: number[]; errors: number }> {
+  const url = new URL(opts.baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections ?? 64 });
   const samples: number[] = [];
   let errors = 0;
+  const answers: Promise<void>[] = [];
+  const total = Math.round(opts.rate * opts.seconds);
+  const start = performance.now() + 20;
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / opts.rate;
+    if (due - performance.now() >= 1) await sleep(due - performance.now());
+    answers.push(
+      new Promise<void>((resolve) => {
+        const req = http.get({ host: url.hostname, port: url.port, path: opts.path(i), agent, timeout: 30_000, headers: { authorization: `Bearer ${opts.token(i)}` } }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            samples.push(performance.now() - due);
+            if (res.statusCode !== (opts.expectStatus ?? 200)) errors++;
+            resolve();
+          });
+        });
+        req.on('timeout', () => req.destroy(new Error('timed out')));
+        req.on('error', () => {
+          errors++;
+          resolve();
+        });
+      }),
+    );
+  }
+  await Promise.all(answers);
+  agent.destroy();
+  return { samples, errors };
+}
+
+async function autocannonGets(opts: Parameters<typeof fixedRateGet>[0]): Promise<NonNullable<EndpointLatency['autocannon']>> {
   let n = 0;
-  // autocannon's instance is both an EventEmitter and a promise of the result.
-  const instance = autocannon({
+  const result = await autocannon({
     url: opts.baseUrl,
     connections: Math.max(1, Math.min(opts.connections ?? 10, opts.rate)),
     overallRate: opts.rate,
@@ -51,23 +106,6 @@ export async function fixedRateGet(opts: {
         },
       },
     ],
-  }) as Promise<autocannon.Result> & { on(event: string, listener: (...args: any[]) => void): void };
-  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
-    samples.push(responseTime);
-    if (statusCode !== (opts.expectStatus ?? 200)) errors++;
   });
-  instance.on('reqError', () => errors++);
-  const result = await instance;
-  return {
-    name: opts.name,
-    method: 'GET',
-    path: opts.pathLabel,
-    tool: 'autocannon',
-    ratePerSec: opts.rate,
-    seconds: opts.seconds,
-    ...summarize(samples),
-    errors: errors + result.timeouts,
-    autocannon: { p50: result.latency.p50, p97_5: result.latency.p97_5, p99: result.latency.p99, requestsPerSec: result.requests.average },
-    ...(opts.note ? { note: opts.note } : {}),
-  };
+  return { p50: result.latency.p50, p97_5: result.latency.p97_5, p99: result.latency.p99, requestsPerSec: result.requests.average };
 }
