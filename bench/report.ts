@@ -204,7 +204,7 @@ export function markdown(r: BenchResults): string {
           ['worker heap used before / with them pending', `${mib(s.workerHeapUsedBytes.before)} / ${mib(s.workerHeapUsedBytes.after)}`],
           [`Temporal storage (${s.temporalBytes.file ?? 'not measured'}) before / after, per pending change`, `${mib(s.temporalBytes.before)} / ${mib(s.temporalBytes.after)}, ${s.temporalBytes.perPending ?? '–'} bytes`],
           ['PostgreSQL pg_database_size before / after, per pending change', `${mib(s.postgresBytes.before)} / ${mib(s.postgresBytes.after)}, ${s.postgresBytes.perPending} bytes`],
-          [`status (pending) at ${f(s.status.ratePerSec)}/s, random users`, `p50 ${f(s.status.p50)} / p95 ${f(s.status.p95)} / p99 ${f(s.status.p99)} ms, ${s.status.errors} errors (evenly spaced, timed from when each was due)`],
+          [`status (pending) at ${f(s.status.ratePerSec)}/s, random users`, `p50 ${f(s.status.p50)} / p95 ${f(s.status.p95)} / p99 ${f(s.status.p99)} ms, ${s.status.errors} errors (evenly spaced, timed from when each was due${s.status.client ? `; the load generator's own event-loop delay max ${f(s.status.client.eventLoopDelayMaxMs)} ms` : ''})`],
           ...(s.status.autocannon
             ? [[`the same through autocannon (each of its 10 connections sends its share back to back at the start of every second)`, `p50 ${f(s.status.autocannon.p50)} / p99 ${f(s.status.autocannon.p99)} ms`]]
             : []),

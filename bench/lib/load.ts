@@ -1,6 +1,7 @@
-import http from 'node:http';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
-import { sleep, summarize, type LatencySummary } from './stats';
+import { summarize, type LatencySummary } from './stats';
 
 export interface EndpointLatency extends LatencySummary {
   name: string;
@@ -11,6 +12,8 @@ export interface EndpointLatency extends LatencySummary {
   seconds: number;
   /** Answers other than the expected status (and transport errors). */
   errors: number;
+  /** The load generator's own event-loop delay while it ran (a send it held back counts in the latency). */
+  client?: { eventLoopDelayMaxMs: number; eventLoopDelayP99Ms: number };
   /** The same rate through autocannon (bursts of its connections at the start of each second), for comparison. */
   autocannon?: { p50: number; p97_5: number; p99: number; requestsPerSec: number };
   note?: string;
@@ -40,7 +43,7 @@ export async function fixedRateGet(opts: {
   note?: string;
   autocannonCheck?: boolean;
 }): Promise<EndpointLatency> {
-  const { samples, errors } = await evenlySpacedGets(opts);
+  const { samples, errors, clientDelayMaxMs, clientDelayP99Ms } = await evenlySpacedGets(opts);
   return {
     name: opts.name,
     method: 'GET',
@@ -50,43 +53,29 @@ export async function fixedRateGet(opts: {
     seconds: opts.seconds,
     ...summarize(samples),
     errors,
+    client: { eventLoopDelayMaxMs: Math.round(clientDelayMaxMs * 10) / 10, eventLoopDelayP99Ms: Math.round(clientDelayP99Ms * 10) / 10 },
     ...(opts.autocannonCheck ? { autocannon: await autocannonGets(opts) } : {}),
     ...(opts.note ? { note: opts.note } : {}),
   };
 }
 
-async function evenlySpacedGets(opts: Parameters<typeof fixedRateGet>[0]): Promise<{ samples: number[]; errors: number }> {
-  const url = new URL(opts.baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections ?? 64 });
-  const samples: number[] = [];
-  let errors = 0;
-  const answers: Promise<void>[] = [];
+/** The open loop, in a worker thread of its own (bench/lib/fixed-rate-thread.mjs). */
+async function evenlySpacedGets(opts: Parameters<typeof fixedRateGet>[0]): Promise<{ samples: number[]; errors: number; clientDelayMaxMs: number; clientDelayP99Ms: number }> {
   const total = Math.round(opts.rate * opts.seconds);
-  const start = performance.now() + 20;
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / opts.rate;
-    if (due - performance.now() >= 1) await sleep(due - performance.now());
-    answers.push(
-      new Promise<void>((resolve) => {
-        const req = http.get({ host: url.hostname, port: url.port, path: opts.path(i), agent, timeout: 30_000, headers: { authorization: `Bearer ${opts.token(i)}` } }, (res) => {
-          res.resume();
-          res.on('end', () => {
-            samples.push(performance.now() - due);
-            if (res.statusCode !== (opts.expectStatus ?? 200)) errors++;
-            resolve();
-          });
-        });
-        req.on('timeout', () => req.destroy(new Error('timed out')));
-        req.on('error', () => {
-          errors++;
-          resolve();
-        });
-      }),
-    );
-  }
-  await Promise.all(answers);
-  agent.destroy();
-  return { samples, errors };
+  const workerData = {
+    baseUrl: opts.baseUrl,
+    paths: Array.from({ length: total }, (_, i) => opts.path(i)),
+    tokens: Array.from({ length: total }, (_, i) => opts.token(i)),
+    rate: opts.rate,
+    connections: opts.connections ?? 64,
+    expectStatus: opts.expectStatus ?? 200,
+  };
+  const thread = new Worker(path.join(__dirname, 'fixed-rate-thread.mjs'), { workerData });
+  return new Promise((resolve, reject) => {
+    thread.once('message', resolve);
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`fixed-rate thread exited (${code}) without a result`)));
+  });
 }
 
 async function autocannonGets(opts: Parameters<typeof fixedRateGet>[0]): Promise<NonNullable<EndpointLatency['autocannon']>> {
