@@ -35,7 +35,8 @@ export interface EmailChangeInput {
    * The workflow's command shape, pinned at start like the policy (issue #12): 2 = PostgreSQL steps as
    * local activities; 3 = also the start's steps in one of them (`startRequest`), one timer at a time
    * for the reminder and the deadline, and no patch marker; 4 = a change's two mails in one activity
-   * whenever both go out (`sendVerificationMails`). Runs started before carry none and replay as they were recorded.
+   * whenever both go out (`sendVerificationMails`). Runs started before carry none and replay as
+   * they were recorded.
    */
   shape?: 2 | 3 | 4;
   /** Issue #15 item 5: the session that asked (sessions.id), kept when the approved change revokes the others. */
