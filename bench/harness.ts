@@ -31,6 +31,8 @@ export interface E2ELevelResult extends LevelResult {
   ratioToEngine: number | null;
   /** The same, divided by the minimal shape's (start, Update, timer, completion). */
   ratioToMinimal?: number | null;
+  /** The same, divided by the minimal shape's with the mail as a regular activity (the floor for an add). */
+  ratioToMailFloor?: number | null;
 }
 
 /** Section `flows`: complete flows with password re-authentication; history bytes as Temporal stores them (encrypted). */
@@ -62,6 +64,8 @@ export interface BenchResults {
   engine?: LevelResult[];
   /** The cheapest shape with the guarantees (start, one Update, durable timer, completion), per level. */
   engineMinimal?: LevelResult[];
+  /** The engine minimum plus the mail as a regular activity the run hears of: the floor for an add under issue #12's rules. */
+  engineMailFloor?: LevelResult[];
   e2e?: E2ELevelResult[];
   flows?: FlowsResult[];
   codec?: CodecCost;
@@ -241,6 +245,7 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
   }
   const bareOne = () => bareFlow(stack.client, stack.bareTaskQueue, mailbox, opts.flowTimeoutMs);
   const minimalOne = () => minimalFlow(stack.client, stack.bareTaskQueue);
+  const mailFloorOne = () => bareFlow(stack.client, stack.bareTaskQueue, mailbox, opts.flowTimeoutMs, 'mailFloorEmailChange');
   const e2eWith = (pool: BenchUser[]) => (i: number) => {
     const user = pool[i];
     if (!user) return Promise.reject(new Error('out of seeded users'));
@@ -252,6 +257,7 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
     opts.log(`warm-up ${opts.warmupSeconds}s`);
     if (withEngine) await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds, maxFlows: 500, flow: bareOne });
     if (withEngine) await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds / 2, maxFlows: 500, flow: minimalOne });
+    if (withEngine) await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds / 2, maxFlows: 500, flow: mailFloorOne });
     if (withE2E) {
       const pool = await users.create(300);
       await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds, maxFlows: pool.length, flow: e2eWith(pool) });
@@ -260,31 +266,28 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
 
   results.engine = withEngine ? [] : undefined;
   results.engineMinimal = withEngine ? [] : undefined;
+  results.engineMailFloor = withEngine ? [] : undefined;
   results.e2e = withE2E ? [] : undefined;
+  /** One engine shape at one level: its rate, and CPU per flow of the bare worker, Temporal and PostgreSQL. */
+  const engineLevel = async (label: string, concurrency: number, flow: () => Promise<FlowTiming>, into: LevelResult[]) => {
+    opts.log(`${label}: concurrency ${concurrency} for ${opts.levelSeconds}s`);
+    const before = cpuSnapshot(stack, bare);
+    const r = await closedLoop({ concurrency, seconds: opts.levelSeconds, maxFlows: opts.maxFlowsPerLevel, flow });
+    const per = cpuPer(before, cpuSnapshot(stack, bare), r.completed);
+    delete per.api;
+    delete per.worker;
+    into.push({ ...r, cpuMsPerFlow: per });
+    opts.log(`  ${r.perSec}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms${r.failed ? `, ${r.failed} failed: ${r.errors[0]}` : ''}`);
+    return r.perSec;
+  };
   for (const concurrency of opts.levels) {
     let engineRate: number | undefined;
     let minimalRate: number | undefined;
+    let mailFloorRate: number | undefined;
     if (withEngine) {
-      opts.log(`engine minimum (start, Update, timer, completion): concurrency ${concurrency} for ${opts.levelSeconds}s`);
-      const before = cpuSnapshot(stack, bare);
-      const r = await closedLoop({ concurrency, seconds: opts.levelSeconds, maxFlows: opts.maxFlowsPerLevel, flow: minimalOne });
-      const per = cpuPer(before, cpuSnapshot(stack, bare), r.completed);
-      delete per.api;
-      delete per.worker;
-      results.engineMinimal!.push({ ...r, cpuMsPerFlow: per });
-      minimalRate = r.perSec;
-      opts.log(`  ${r.perSec}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms${r.failed ? `, ${r.failed} failed: ${r.errors[0]}` : ''}`);
-    }
-    if (withEngine) {
-      opts.log(`engine bound: concurrency ${concurrency} for ${opts.levelSeconds}s`);
-      const before = cpuSnapshot(stack, bare);
-      const r = await closedLoop({ concurrency, seconds: opts.levelSeconds, maxFlows: opts.maxFlowsPerLevel, flow: bareOne });
-      const per = cpuPer(before, cpuSnapshot(stack, bare), r.completed);
-      delete per.api;
-      delete per.worker;
-      results.engine!.push({ ...r, cpuMsPerFlow: per });
-      engineRate = r.perSec;
-      opts.log(`  ${r.perSec}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms${r.failed ? `, ${r.failed} failed: ${r.errors[0]}` : ''}`);
+      minimalRate = await engineLevel('engine minimum (start, Update, timer, completion)', concurrency, minimalOne, results.engineMinimal!);
+      mailFloorRate = await engineLevel('engine minimum with the mail activity', concurrency, mailFloorOne, results.engineMailFloor!);
+      engineRate = await engineLevel('engine bound', concurrency, bareOne, results.engine!);
     }
     if (withE2E) {
       const budget = Math.min(opts.maxFlowsPerLevel, Math.ceil(opts.levelSeconds * Math.min(concurrency * 40, 200)));
@@ -296,7 +299,8 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
       delete per.bareWorker;
       const ratio = engineRate ? Math.round((r.perSec / engineRate) * 1000) / 1000 : null;
       const ratioToMinimal = minimalRate ? Math.round((r.perSec / minimalRate) * 1000) / 1000 : null;
-      results.e2e!.push({ ...r, cpuMsPerFlow: per, ratioToEngine: ratio, ratioToMinimal });
+      const ratioToMailFloor = mailFloorRate ? Math.round((r.perSec / mailFloorRate) * 1000) / 1000 : null;
+      results.e2e!.push({ ...r, cpuMsPerFlow: per, ratioToEngine: ratio, ratioToMinimal, ratioToMailFloor });
       opts.log(`  ${r.perSec}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms${ratio !== null ? `, ${ratio} of the engine bound` : ''}${r.failed ? `, ${r.failed} failed: ${r.errors[0]}` : ''}`);
     }
   }

@@ -60,14 +60,16 @@ export function markdown(r: BenchResults): string {
       ),
     );
     if (r.engineMinimal?.length) {
-      out.push('', 'Engine minimum: `minimalEmailChange` in the same file, the cheapest Temporal shape that still gives a change\'s guarantees (start with both search attributes and TERMINATE_EXISTING, one validated `verify` Update, the durable deadline timer, completion; no activity).', '');
+      out.push('', 'Engine minimum: `minimalEmailChange` in the same file, the cheapest Temporal shape that still gives a change\'s guarantees (start with both search attributes and TERMINATE_EXISTING, one validated `verify` Update, the durable deadline timer, completion; no activity). With the mail activity: `mailFloorEmailChange`, the same plus the mail as a regular activity (no-op body) whose completion the run hears of, as issue #12 keeps the SMTP send: the floor under an add\'s three workflow tasks, without PostgreSQL, local activities, the codec or the API.', '');
       out.push(
         table(
-          ['concurrency', 'engine minimum flows/s', 'engine bound (add shape) flows/s', 'end to end changes/s', 'end to end / minimum', 'minimum p50 / p99 ms'],
+          ['concurrency', 'engine minimum flows/s', 'with the mail activity flows/s', 'engine bound (add shape) flows/s', 'end to end changes/s', 'end to end / minimum', 'end to end / with the mail', 'minimum p50 / p99 ms'],
           r.engineMinimal.map((m) => {
             const e = r.engine?.find((l) => l.concurrency === m.concurrency);
+            const mail = r.engineMailFloor?.find((l) => l.concurrency === m.concurrency);
             const x = r.e2e?.find((l) => l.concurrency === m.concurrency);
-            return [m.concurrency, f(m.perSec), f(e?.perSec), f(x?.perSec), x?.ratioToMinimal != null ? `${f(x.ratioToMinimal * 100, 0)} %` : '–', `${f(m.latency.p50)} / ${f(m.latency.p99)}`];
+            const pct = (ratio: number | null | undefined) => (ratio != null ? `${f(ratio * 100, 0)} %` : '–');
+            return [m.concurrency, f(m.perSec), f(mail?.perSec), f(e?.perSec), f(x?.perSec), pct(x?.ratioToMinimal), pct(x?.ratioToMailFloor), `${f(m.latency.p50)} / ${f(m.latency.p99)}`];
           }),
         ),
       );
@@ -85,6 +87,7 @@ export function markdown(r: BenchResults): string {
     out.push(
       cpuTable([
         ...(r.engineMinimal ?? []).map((l) => ({ label: `engine minimum, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
+        ...(r.engineMailFloor ?? []).map((l) => ({ label: `engine minimum with the mail, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
         ...(r.engine ?? []).map((l) => ({ label: `engine, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
         ...(r.e2e ?? []).map((l) => ({ label: `end to end, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
       ]),

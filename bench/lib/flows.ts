@@ -138,8 +138,9 @@ export class BareMailbox {
 /**
  * The engine bound's flow: the same Temporal calls as the API makes for one change (start with
  * the two search attributes and TERMINATE_EXISTING; one `verify` Update once the "mail" is out).
+ * `mailFloorEmailChange` (the engine minimum plus the mail activity) is driven the same way.
  */
-export async function bareFlow(client: Client, taskQueue: string, mailbox: BareMailbox, timeoutMs: number): Promise<FlowTiming> {
+export async function bareFlow(client: Client, taskQueue: string, mailbox: BareMailbox, timeoutMs: number, workflowType: 'bareEmailChange' | 'mailFloorEmailChange' = 'bareEmailChange'): Promise<FlowTiming> {
   const t0 = performance.now();
   const userId = randomUUID();
   const changeId = randomUUID();
@@ -152,7 +153,7 @@ export async function bareFlow(client: Client, taskQueue: string, mailbox: BareM
     padding: 'x'.repeat(300),
     changeTtlMs: 24 * 3_600_000,
   };
-  const handle = await client.workflow.start('bareEmailChange', {
+  const handle = await client.workflow.start(workflowType, {
     taskQueue,
     workflowId: `bare-${userId}`,
     args: [input],

@@ -83,3 +83,33 @@ export async function minimalEmailChange(input: BareInput): Promise<BareStatus> 
   await condition(allHandlersFinished);
   return s;
 }
+
+/**
+ * The floor for an add as issue #12 bounds it: the engine minimum plus the one thing the issue keeps
+ * out of a workflow task, the mail as a regular activity (no-op body, eager like the product's) whose
+ * completion the run hears of (its `delivery`). Start → mail → `verify` Update → completion: the add's
+ * three workflow tasks, with no PostgreSQL, no local activity, no codec and no API.
+ */
+export async function mailFloorEmailChange(input: BareInput): Promise<BareStatus> {
+  const s: BareStatus = { changeId: input.changeId, state: 'REQUESTED', confirmed: false, tokenHash: `hash-${input.changeId}`, delivery: 'sending' };
+  setHandler(bareStatusQuery, () => s);
+  setHandler(
+    bareVerifyUpdate,
+    () => {
+      s.confirmed = true;
+      s.state = 'APPROVED';
+      return s;
+    },
+    {
+      validator: ({ changeId, tokenHash }) => {
+        if (changeId !== s.changeId || tokenHash !== s.tokenHash) throw new Error('This link is not valid');
+      },
+    },
+  );
+  void smtp.bareSendMail({ changeId: input.changeId, userId: input.userId, tokenHash: s.tokenHash! }).then(() => {
+    s.delivery = 'sent';
+  });
+  if (!(await condition(() => s.confirmed, input.changeTtlMs))) s.state = 'EXPIRED';
+  await condition(() => s.delivery === 'sent' && allHandlersFinished());
+  return s;
+}
