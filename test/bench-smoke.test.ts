@@ -32,12 +32,18 @@ describe('benchmark harness (smoke)', () => {
     expect(engine.perSec).toBeGreaterThan(0);
     expect(e2e.perSec).toBeGreaterThan(0);
     expect(e2e.ratioToEngine).toBeGreaterThan(0);
+    // The two floors (issue #12): the engine minimum, and the same with the mail as a regular activity.
+    expect(results.engineMinimal![0]).toMatchObject({ concurrency: 1, completed: 3, failed: 0 });
+    expect(results.engineMailFloor![0]).toMatchObject({ concurrency: 1, completed: 3, failed: 0 });
+    expect(results.engineMailFloor![0]!.steps.startToMail!.p50).toBeGreaterThan(0);
+    expect(e2e.ratioToMailFloor).toBeGreaterThan(0);
     expect(e2e.latency.p50).toBeGreaterThan(0);
     expect(e2e.steps.startToMail!.p50).toBeGreaterThan(0);
 
     const dir = path.join(inject('tempDir'), 'bench-smoke');
     const { markdown, files } = writeResults(dir, results);
     expect(markdown).toContain('| 1 |');
+    expect(markdown).toContain('engine minimum with the mail, concurrency 1');
     expect(fs.readFileSync(files[2]!, 'utf8')).toContain('<polyline');
     expect(JSON.parse(fs.readFileSync(files[0]!, 'utf8')).e2e[0].perSec).toBe(e2e.perSec);
   }, 60_000);
