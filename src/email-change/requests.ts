@@ -36,6 +36,12 @@ interface MailFacts {
   linkExpiresAt: string | null;
 }
 
+/**
+ * A purpose's links newest first by their send number (messageKeyOf's last part), not by commit time:
+ * two sends made in one workflow task commit in either order, and only the later send is the link.
+ */
+const LATEST_SEND_FIRST = `substring(message_key from ':(\\d+)$')::int DESC NULLS LAST, created_at DESC`;
+
 const REQUEST_COLUMNS = `id, user_id AS "userId", state, kind, new_email AS "newEmail", new_email_normalized AS "newEmailNormalized", old_email AS "oldEmail",
   needs_old_confirmation AS "needsOld", new_confirmed_at AS "newConfirmedAt", old_confirmed_at AS "oldConfirmedAt",
   created_at AS "createdAt", expires_at AS "expiresAt", delivery, reason, resends, last_send_at AS "lastSendAt",
@@ -47,7 +53,7 @@ const CURRENT_SQL = `SELECT ${REQUEST_COLUMNS}, m.mails FROM email_change_reques
   LEFT JOIN LATERAL (
     SELECT json_agg(x) AS mails FROM (
       SELECT DISTINCT ON (kind) substr(kind, 8) AS purpose, status, attempts, last_error AS "lastError", sent_at AS "sentAt", link_expires_at AS "linkExpiresAt"
-      FROM mail_messages WHERE change_id = r.id AND kind IN ('verify-new', 'verify-old') ORDER BY kind, created_at DESC
+      FROM mail_messages WHERE change_id = r.id AND kind IN ('verify-new', 'verify-old') ORDER BY kind, ${LATEST_SEND_FIRST}
     ) x
   ) m ON true
   WHERE r.id = (SELECT current_change_id FROM users WHERE id = $1)`;
@@ -114,7 +120,7 @@ export class RequestRows {
   /** The verifier of the latest link mailed for a purpose of a change (the only one a resend left working). */
   async latestVerifier(changeId: string, purpose: Purpose): Promise<string | null> {
     const { rows } = await this.pool.query<{ verifier: string | null }>(
-      `SELECT token_verifier AS verifier FROM mail_messages WHERE change_id = $1 AND kind = $2 ORDER BY created_at DESC LIMIT 1`,
+      `SELECT token_verifier AS verifier FROM mail_messages WHERE change_id = $1 AND kind = $2 ORDER BY ${LATEST_SEND_FIRST} LIMIT 1`,
       [changeId, `verify-${purpose}`],
     );
     return rows[0]?.verifier ?? null;

@@ -5,7 +5,6 @@ import {
   condition,
   patched,
   proxyActivities,
-  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -50,15 +49,13 @@ import {
 import { startWebhooks, webhooksDelivered, withWebhooks } from './webhooks';
 import { adoptOpenWindows, adoptRevertWindows, holdRevertWindows, openRevertWindow, revertWindowEnd, revertWindowOpened, startRevertWindows, windowsOn } from './revert-window';
 import { remindBeforeExpiry, tellLapsed, untilDecided } from './reminder';
+import { linksInFlight } from './links-in-flight';
+import { dbOptions, localDbOf, type LocalDb } from './local-db';
 import { codeIssued, codesOn, handleTypedCodes, replaceCode } from './typed-code';
 
-// PostgreSQL work retries for ~45 minutes (an outage must not lose the request), each try bounded.
-const dbOptions = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 } } as const;
-// Local activities (issue #12): run by the worker inside the workflow task, so no task-queue round trip and no activity events.
-const localDb = proxyLocalActivities<Activities>(dbOptions);
 // Runs started before `input.shape` 2 scheduled them as regular activities; they replay and go on that way.
 const remoteDb = proxyActivities<Activities>(dbOptions);
-type Db = typeof localDb;
+type Db = LocalDb;
 // One SMTP try per activity: the workflow retries itself, so `delivery` can show each retry.
 const smtp = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 1 } });
 const notices = proxyActivities<Activities>({
@@ -86,7 +83,7 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   const shape = shapeOf(input); // not patched(): its TemporalChangeVersion upsert would cost every run a visibility write
   const local = shape >= 2;
   startWebhooks(s); // issue #14: only runs whose policy has webhooks
-  const db = withWebhooks(s, local ? localDb : remoteDb);
+  const db = withWebhooks(s, local ? localDbOf(s) : remoteDb);
   startRevertWindows(s); // issue #15 item 4: only runs whose policy has an undo window
 
   // R-STATUS
@@ -119,9 +116,13 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   setHandler(
     resendUpdate,
     async () => {
-      s.resends += 1;
-      s.lastSendAt = Date.now();
-      await issueLinks(s, requiredLinks(s).filter((l) => l.confirmedAt === null), db);
+      const joined = linksInFlight(s); // the reminder's fresh links, on their way: they answer this resend (not counted)
+      if (joined) await joined;
+      else {
+        s.resends += 1;
+        s.lastSendAt = Date.now();
+        await issueLinks(s, requiredLinks(s).filter((l) => l.confirmedAt === null), db);
+      }
       return statusOf(s);
     },
     { validator: (ref) => checkResend(s, ref) },
@@ -199,8 +200,14 @@ const sessionsToRevoke = (s: ChangeState) =>
 
 /** Fresh links for these addresses (a resend, the reminder), mailed in the background; shape 4 mails a change's two in one activity. */
 async function issueLinks(s: ChangeState, links: LinkState[], db: Db): Promise<void> {
-  if (shapeOf(s.input) < 4) await Promise.all(links.map(async (l) => void deliver(s, await prepareLink(s, l, db))));
-  else deliverAll(s, await Promise.all(links.map((l) => prepareLink(s, l, db))));
+  if (shapeOf(s.input) < 4) return void (await Promise.all(links.map(async (l) => void deliver(s, await prepareLink(s, l, db)))));
+  const joined = linksInFlight(s);
+  if (joined) return joined;
+  const issuing = (async () => deliverAll(s, await Promise.all(links.map((l) => prepareLink(s, l, db)))))();
+  s.issuing = issuing;
+  await issuing.finally(() => {
+    if (s.issuing === issuing) s.issuing = undefined;
+  });
 }
 
 /** Creates a link; only its verifier comes back. */
@@ -271,7 +278,7 @@ async function deliver(s: ChangeState, send: Send, firstAttempt = 1): Promise<vo
       const lastError = 'the link expired before the mail could be sent; ask for a new link';
       link.delivery = { status: 'failed', attempts: attempt - 1, lastError };
       // The status row (issue #12's projection) must say so too; older shapes answer status from this run.
-      if (shapeOf(s.input) >= 2) await localDb.recordMailGivenUp({ messageKey, reason: lastError });
+      if (shapeOf(s.input) >= 2) await localDbOf(s).recordMailGivenUp({ messageKey, reason: lastError });
       return;
     }
     link.delivery = { ...link.delivery, attempts: attempt };

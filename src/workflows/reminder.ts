@@ -1,6 +1,7 @@
 import { condition, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { shapeOf } from './messages';
+import { linksInFlight } from './links-in-flight';
 import { allConfirmed, deadlineOf, requiredLinks, type ChangeState, type LinkState } from './state';
 
 /**
@@ -28,6 +29,8 @@ function reminderAt(s: ChangeState): number | undefined {
 /** A fresh link to each address still unconfirmed; `issue` makes and mails them (the flow's own issueLinks). */
 async function remind(s: ChangeState, issue: Issue): Promise<void> {
   s.reminded = true;
+  const joined = linksInFlight(s); // a resend's fresh links, on their way, are the reminder (their mails are not marked one)
+  if (joined) return joined;
   const links = requiredLinks(s).filter((l) => l.confirmedAt === null);
   for (const l of links) l.reminderSend = l.sends + 1;
   await issue(links);

@@ -1,8 +1,9 @@
-import { ApplicationFailure, allHandlersFinished, condition, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { verifierOf } from './link-proof';
 import { FailureType, revertUpdate, shapeOf, type ChangeStatus, type OpenRevertWindow, type RevertRequest, type RevertResult } from './messages';
 import type { ChangeState, RevertWindow } from './state';
+import { localDbOf } from './local-db';
 
 /**
  * Issue #15 item 4: "this wasn't me". An approved change's old verified address gets an undo link in
@@ -12,8 +13,6 @@ import type { ChangeState, RevertWindow } from './state';
  * has `revertWindowMs` do any of this; older histories replay without it.
  */
 
-const dbOptions = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 } } as const;
-const localDb = proxyLocalActivities<Activities>(dbOptions);
 const notices = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 12, nonRetryableErrorTypes: ['SMTP_PERMANENT'] },
@@ -35,7 +34,7 @@ export function startRevertWindows(s: ChangeState): void {
       window.revertedAt = Date.now();
       let result: RevertResult;
       try {
-        result = await localDb.revertEmailChange({ changeId, userId: s.input.userId, lockMs: s.input.policy.revertLockMs ?? 0 });
+        result = await localDbOf(s).revertEmailChange({ changeId, userId: s.input.userId, lockMs: s.input.policy.revertLockMs ?? 0 });
       } catch (err) {
         window.revertedAt = null; // nothing changed: the link still works
         throw err;
@@ -80,7 +79,7 @@ export function revertWindowEnd(s: ChangeState): number | undefined {
 export async function openRevertWindow(s: ChangeState): Promise<void> {
   const until = revertWindowEnd(s);
   if (until === undefined) return;
-  revertWindowOpened(s, until, await localDb.prepareRevertLink({ changeId: s.input.changeId, userId: s.input.userId, until }));
+  revertWindowOpened(s, until, await localDbOf(s).prepareRevertLink({ changeId: s.input.changeId, userId: s.input.userId, until }));
 }
 
 /** The undo link was made (none for an account under an undo's block): its window is open until `until`. */
@@ -91,7 +90,7 @@ export function revertWindowOpened(s: ChangeState, until: number, prepared: { ve
 /** A newer run takes over the open windows of the run its start terminated (so a new start never ends an undo window). */
 export async function adoptRevertWindows(s: ChangeState): Promise<void> {
   if (!windowsOn(s)) return;
-  adoptOpenWindows(s, await localDb.openRevertWindows({ userId: s.input.userId, changeId: s.input.changeId }));
+  adoptOpenWindows(s, await localDbOf(s).openRevertWindows({ userId: s.input.userId, changeId: s.input.changeId }));
 }
 
 /** Holds the given open windows here (shape 3 finds them in its first local activity). */
