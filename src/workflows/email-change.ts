@@ -116,7 +116,7 @@ export async function emailChange(input: EmailChangeInput): Promise<ChangeStatus
   setHandler(
     resendUpdate,
     async () => {
-      const joined = linksInFlight(s); // the reminder's fresh links, on their way: they answer this resend (not counted)
+      const joined = linksInFlight(s); // fresh links being made in this task (the reminder's, another resend's) answer it, uncounted
       if (joined) await joined;
       else {
         s.resends += 1;
