@@ -49,7 +49,7 @@ import {
 import { startWebhooks, webhooksDelivered, withWebhooks } from './webhooks';
 import { adoptOpenWindows, adoptRevertWindows, holdRevertWindows, openRevertWindow, revertWindowEnd, revertWindowOpened, startRevertWindows, windowsOn } from './revert-window';
 import { remindBeforeExpiry, tellLapsed, untilDecided } from './reminder';
-import { linksInFlight } from './links-in-flight';
+import { linksInFlight, makeLinks } from './links-in-flight';
 import { dbOptions, localDbOf, type LocalDb } from './local-db';
 import { codeIssued, codesOn, handleTypedCodes, replaceCode } from './typed-code';
 
@@ -200,14 +200,9 @@ const sessionsToRevoke = (s: ChangeState) =>
 
 /** Fresh links for these addresses (a resend, the reminder), mailed in the background; shape 4 mails a change's two in one activity. */
 async function issueLinks(s: ChangeState, links: LinkState[], db: Db): Promise<void> {
-  if (shapeOf(s.input) < 4) return void (await Promise.all(links.map(async (l) => void deliver(s, await prepareLink(s, l, db)))));
-  const joined = linksInFlight(s);
-  if (joined) return joined;
-  const issuing = (async () => deliverAll(s, await Promise.all(links.map((l) => prepareLink(s, l, db)))))();
-  s.issuing = issuing;
-  await issuing.finally(() => {
-    if (s.issuing === issuing) s.issuing = undefined;
-  });
+  if (shapeOf(s.input) < 4) await Promise.all(links.map(async (l) => void deliver(s, await prepareLink(s, l, db))));
+  // Fresh links already being made in this task (a resend's, the reminder's) are these too: join them.
+  else await (linksInFlight(s) ?? makeLinks(s, async () => deliverAll(s, await Promise.all(links.map((l) => prepareLink(s, l, db))))));
 }
 
 /** Creates a link; only its verifier comes back. */

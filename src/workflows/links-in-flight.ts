@@ -10,5 +10,22 @@ import type { ChangeState } from './state';
  */
 export const JOIN_LINKS_IN_FLIGHT = 'join-links-in-flight';
 
+/** Per run: the fresh links being made and mailed (a resend's or the reminder's) until their mails are scheduled. */
+const making = new WeakMap<ChangeState, Promise<void>>();
+
 /** The fresh links a resend or the reminder is still making (shape 4), for another one begun meanwhile to join. */
-export const linksInFlight = (s: ChangeState): Promise<void> | undefined => (s.issuing && patched(JOIN_LINKS_IN_FLIGHT) ? s.issuing : undefined);
+export function linksInFlight(s: ChangeState): Promise<void> | undefined {
+  const inFlight = making.get(s);
+  return inFlight && patched(JOIN_LINKS_IN_FLIGHT) ? inFlight : undefined;
+}
+
+/** Makes fresh links with `make`, which others begun meanwhile may join. */
+export async function makeLinks(s: ChangeState, make: () => Promise<void>): Promise<void> {
+  const links = make();
+  making.set(s, links);
+  try {
+    await links;
+  } finally {
+    if (making.get(s) === links) making.delete(s);
+  }
+}

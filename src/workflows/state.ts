@@ -38,8 +38,6 @@ export interface ChangeState {
   reminded: boolean;
   /** Issue #15 item 7: the typed codes' verifiers and wrong tries (src/workflows/typed-code.ts); runs with codes only. */
   codes?: CodeState;
-  /** Shape 4: fresh links being made and mailed (a resend's or the reminder's) until their mails are scheduled. */
-  issuing?: Promise<void>;
 }
 
 /** An approved change's undo link for its old address, open until `until` on this run's timer. */
