@@ -58,13 +58,8 @@ export async function bareEmailChange(input: BareInput): Promise<BareStatus> {
   return s;
 }
 
-/**
- * The engine's floor for one change (issue #12): start, one `verify` Update (validated), the durable
- * deadline timer, completion; the state search attribute as started. Any implementation of the flow
- * needs at least this; bench/lib/flows.ts's minimalFlow drives it.
- */
-export async function minimalEmailChange(input: BareInput): Promise<BareStatus> {
-  const s: BareStatus = { changeId: input.changeId, state: 'REQUESTED', confirmed: false, tokenHash: `hash-${input.changeId}`, delivery: 'sent' };
+/** The floors' handlers: the status query, and a validated `verify` Update that approves at once. */
+function approvesOnVerify(s: BareStatus): void {
   setHandler(bareStatusQuery, () => s);
   setHandler(
     bareVerifyUpdate,
@@ -79,6 +74,16 @@ export async function minimalEmailChange(input: BareInput): Promise<BareStatus> 
       },
     },
   );
+}
+
+/**
+ * The engine's floor for one change (issue #12): start, one `verify` Update (validated), the durable
+ * deadline timer, completion; the state search attribute as started. Any implementation of the flow
+ * needs at least this; bench/lib/flows.ts's minimalFlow drives it.
+ */
+export async function minimalEmailChange(input: BareInput): Promise<BareStatus> {
+  const s: BareStatus = { changeId: input.changeId, state: 'REQUESTED', confirmed: false, tokenHash: `hash-${input.changeId}`, delivery: 'sent' };
+  approvesOnVerify(s);
   if (!(await condition(() => s.confirmed, input.changeTtlMs))) s.state = 'EXPIRED';
   await condition(allHandlersFinished);
   return s;
@@ -92,20 +97,7 @@ export async function minimalEmailChange(input: BareInput): Promise<BareStatus> 
  */
 export async function mailFloorEmailChange(input: BareInput): Promise<BareStatus> {
   const s: BareStatus = { changeId: input.changeId, state: 'REQUESTED', confirmed: false, tokenHash: `hash-${input.changeId}`, delivery: 'sending' };
-  setHandler(bareStatusQuery, () => s);
-  setHandler(
-    bareVerifyUpdate,
-    () => {
-      s.confirmed = true;
-      s.state = 'APPROVED';
-      return s;
-    },
-    {
-      validator: ({ changeId, tokenHash }) => {
-        if (changeId !== s.changeId || tokenHash !== s.tokenHash) throw new Error('This link is not valid');
-      },
-    },
-  );
+  approvesOnVerify(s);
   void smtp.bareSendMail({ changeId: input.changeId, userId: input.userId, tokenHash: s.tokenHash! }).then(() => {
     s.delivery = 'sent';
   });
