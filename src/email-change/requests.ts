@@ -38,7 +38,8 @@ interface MailFacts {
 
 /**
  * A purpose's links newest first by their send number (messageKeyOf's last part), not by commit time:
- * two sends made in one workflow task commit in either order, and only the later send is the link.
+ * sends begun in one workflow task (runs that overlapped before JOIN_LINKS_IN_FLIGHT) commit in either
+ * order, and only the later send is the link. Send numbers stay small (MAX_RESENDS and one reminder).
  */
 const LATEST_SEND_FIRST = `substring(message_key from ':(\\d+)$')::int DESC NULLS LAST, created_at DESC`;
 

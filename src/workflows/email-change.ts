@@ -231,7 +231,11 @@ interface Send {
   sendNo: number;
 }
 
-/** The prepared link is the current one; its mail is for the caller to deliver. */
+/**
+ * The prepared link is the current one; its mail is for the caller to deliver. That holds only while a
+ * link's sends never overlap (the send number is read here, not when the send began): since
+ * JOIN_LINKS_IN_FLIGHT they do not in new runs, and runs that overlapped before it replay as they ran.
+ */
 function linkPrepared(s: ChangeState, link: LinkState, messageKey: string, prepared: PreparedLink): Send {
   link.verifier = prepared.verifier;
   codeIssued(s, link, prepared.codeVerifier);
