@@ -33,6 +33,7 @@ export interface E2ELevelResult extends LevelResult {
   ratioToMinimal?: number | null;
   /** The same, divided by the minimal shape's with the mail as a regular activity (the floor for an add). */
   ratioToMailFloor?: number | null;
+  ratioToAddShape?: number | null;
 }
 
 /** Section `flows`: complete flows with password re-authentication; history bytes as Temporal stores them (encrypted). */
@@ -66,6 +67,7 @@ export interface BenchResults {
   engineMinimal?: LevelResult[];
   /** The engine minimum plus the mail as a regular activity the run hears of: the floor for an add under issue #12's rules. */
   engineMailFloor?: LevelResult[];
+  engineAddShape?: LevelResult[];
   e2e?: E2ELevelResult[];
   flows?: FlowsResult[];
   codec?: CodecCost;
@@ -246,6 +248,7 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
   const bareOne = () => bareFlow(stack.client, stack.bareTaskQueue, mailbox, opts.flowTimeoutMs);
   const minimalOne = () => minimalFlow(stack.client, stack.bareTaskQueue);
   const mailFloorOne = () => bareFlow(stack.client, stack.bareTaskQueue, mailbox, opts.flowTimeoutMs, 'mailFloorEmailChange');
+  const addShapeOne = () => bareFlow(stack.client, stack.bareTaskQueue, mailbox, opts.flowTimeoutMs, 'addShapeEmailChange');
   const e2eWith = (pool: BenchUser[]) => (i: number) => {
     const user = pool[i];
     if (!user) return Promise.reject(new Error('out of seeded users'));
@@ -258,6 +261,7 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
     if (withEngine) await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds, maxFlows: 500, flow: bareOne });
     if (withEngine) await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds / 2, maxFlows: 500, flow: minimalOne });
     if (withEngine) await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds / 2, maxFlows: 500, flow: mailFloorOne });
+    if (withEngine) await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds / 2, maxFlows: 500, flow: addShapeOne });
     if (withE2E) {
       const pool = await users.create(300);
       await closedLoop({ concurrency: 5, seconds: opts.warmupSeconds, maxFlows: pool.length, flow: e2eWith(pool) });
@@ -267,6 +271,7 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
   results.engine = withEngine ? [] : undefined;
   results.engineMinimal = withEngine ? [] : undefined;
   results.engineMailFloor = withEngine ? [] : undefined;
+  results.engineAddShape = withEngine ? [] : undefined;
   results.e2e = withE2E ? [] : undefined;
   /** One engine shape at one level: its rate, and CPU per flow of the bare worker, Temporal and PostgreSQL. */
   const engineLevel = async (label: string, concurrency: number, flow: () => Promise<FlowTiming>, into: LevelResult[]) => {
@@ -284,9 +289,11 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
     let engineRate: number | undefined;
     let minimalRate: number | undefined;
     let mailFloorRate: number | undefined;
+    let addShapeRate: number | undefined;
     if (withEngine) {
       minimalRate = await engineLevel('engine minimum (start, Update, timer, completion)', concurrency, minimalOne, results.engineMinimal!);
       mailFloorRate = await engineLevel('engine minimum with the mail activity', concurrency, mailFloorOne, results.engineMailFloor!);
+      addShapeRate = await engineLevel("the add's shape, no-op bodies", concurrency, addShapeOne, results.engineAddShape!);
       engineRate = await engineLevel('engine bound', concurrency, bareOne, results.engine!);
     }
     if (withE2E) {
@@ -300,7 +307,8 @@ async function levels(stack: Stack, opts: BenchOptions, users: UserFactory, ctx:
       const ratio = engineRate ? Math.round((r.perSec / engineRate) * 1000) / 1000 : null;
       const ratioToMinimal = minimalRate ? Math.round((r.perSec / minimalRate) * 1000) / 1000 : null;
       const ratioToMailFloor = mailFloorRate ? Math.round((r.perSec / mailFloorRate) * 1000) / 1000 : null;
-      results.e2e!.push({ ...r, cpuMsPerFlow: per, ratioToEngine: ratio, ratioToMinimal, ratioToMailFloor });
+      const ratioToAddShape = addShapeRate ? Math.round((r.perSec / addShapeRate) * 1000) / 1000 : null;
+      results.e2e!.push({ ...r, cpuMsPerFlow: per, ratioToEngine: ratio, ratioToMinimal, ratioToMailFloor, ratioToAddShape });
       opts.log(`  ${r.perSec}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms${ratio !== null ? `, ${ratio} of the engine bound` : ''}${r.failed ? `, ${r.failed} failed: ${r.errors[0]}` : ''}`);
     }
   }

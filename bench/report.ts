@@ -60,16 +60,17 @@ export function markdown(r: BenchResults): string {
       ),
     );
     if (r.engineMinimal?.length) {
-      out.push('', 'Engine minimum: `minimalEmailChange` in the same file, the cheapest Temporal shape that still gives a change\'s guarantees (start with both search attributes and TERMINATE_EXISTING, one validated `verify` Update, the durable deadline timer, completion; no activity). With the mail activity: `mailFloorEmailChange`, the same plus the mail as a regular activity (no-op body) whose completion the run hears of, as issue #12 keeps the SMTP send: the floor under an add\'s three workflow tasks, without PostgreSQL, local activities, the codec or the API.', '');
+      out.push('', 'Engine minimum: `minimalEmailChange` in the same file, the cheapest Temporal shape that still gives a change\'s guarantees (start with both search attributes and TERMINATE_EXISTING, one validated `verify` Update, the durable deadline timer, completion; no activity). With the mail activity: `mailFloorEmailChange`, the same plus the mail as a regular activity (no-op body) whose completion the run hears of, as issue #12 keeps the SMTP send: the floor under an add\'s three workflow tasks, without PostgreSQL, local activities, the codec or the API. The add\'s shape: `addShapeEmailChange`, the current add\'s Temporal shape with no-op bodies (update-with-start answered after a local activity, the mail activity, a local activity in the `verify` Update, the outcome\'s upsert): what the add costs before PostgreSQL, SMTP, the codec and the API do any work.', '');
       out.push(
         table(
-          ['concurrency', 'engine minimum flows/s', 'with the mail activity flows/s', 'engine bound (add shape) flows/s', 'end to end changes/s', 'end to end / minimum', 'end to end / with the mail', 'minimum p50 / p99 ms'],
+          ['concurrency', 'engine minimum flows/s', 'with the mail activity flows/s', "the add's shape flows/s", 'engine bound (old add shape) flows/s', 'end to end changes/s', 'end to end / minimum', 'end to end / with the mail', "end to end / the add's shape", 'minimum p50 / p99 ms'],
           r.engineMinimal.map((m) => {
             const e = r.engine?.find((l) => l.concurrency === m.concurrency);
             const mail = r.engineMailFloor?.find((l) => l.concurrency === m.concurrency);
+            const shape = r.engineAddShape?.find((l) => l.concurrency === m.concurrency);
             const x = r.e2e?.find((l) => l.concurrency === m.concurrency);
             const pct = (ratio: number | null | undefined) => (ratio != null ? `${f(ratio * 100, 0)} %` : '–');
-            return [m.concurrency, f(m.perSec), f(mail?.perSec), f(e?.perSec), f(x?.perSec), pct(x?.ratioToMinimal), pct(x?.ratioToMailFloor), `${f(m.latency.p50)} / ${f(m.latency.p99)}`];
+            return [m.concurrency, f(m.perSec), f(mail?.perSec), f(shape?.perSec), f(e?.perSec), f(x?.perSec), pct(x?.ratioToMinimal), pct(x?.ratioToMailFloor), pct(x?.ratioToAddShape), `${f(m.latency.p50)} / ${f(m.latency.p99)}`];
           }),
         ),
       );
@@ -88,6 +89,7 @@ export function markdown(r: BenchResults): string {
       cpuTable([
         ...(r.engineMinimal ?? []).map((l) => ({ label: `engine minimum, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
         ...(r.engineMailFloor ?? []).map((l) => ({ label: `engine minimum with the mail, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
+        ...(r.engineAddShape ?? []).map((l) => ({ label: `the add's shape (no-op bodies), concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
         ...(r.engine ?? []).map((l) => ({ label: `engine, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
         ...(r.e2e ?? []).map((l) => ({ label: `end to end, concurrency ${l.concurrency}`, cpu: l.cpuMsPerFlow })),
       ]),

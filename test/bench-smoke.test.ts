@@ -32,11 +32,13 @@ describe('benchmark harness (smoke)', () => {
     expect(engine.perSec).toBeGreaterThan(0);
     expect(e2e.perSec).toBeGreaterThan(0);
     expect(e2e.ratioToEngine).toBeGreaterThan(0);
-    // The two floors (issue #12): the engine minimum, and the same with the mail as a regular activity.
+    // The floors (issue #12): the engine minimum, the same with the mail as a regular activity, and the add's own shape with no-op bodies.
     expect(results.engineMinimal![0]).toMatchObject({ concurrency: 1, completed: 3, failed: 0 });
     expect(results.engineMailFloor![0]).toMatchObject({ concurrency: 1, completed: 3, failed: 0 });
     expect(results.engineMailFloor![0]!.steps.startToMail!.p50).toBeGreaterThan(0);
     expect(e2e.ratioToMailFloor).toBeGreaterThan(0);
+    expect(results.engineAddShape![0]).toMatchObject({ concurrency: 1, completed: 3, failed: 0 });
+    expect(e2e.ratioToAddShape).toBeGreaterThan(0);
     expect(e2e.latency.p50).toBeGreaterThan(0);
     expect(e2e.steps.startToMail!.p50).toBeGreaterThan(0);
 

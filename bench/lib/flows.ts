@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import type { SmtpCapture } from '../../src/dev/smtp-capture';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
-import { bareVerifyUpdate, type BareInput, type BareStatus } from '../workflows/bare-messages';
+import { bareRecordedUpdate, bareVerifyUpdate, type BareInput, type BareStatus } from '../workflows/bare-messages';
 import { HttpError, request } from './http';
 import { BENCH_PASSWORD, signChallenge, type BenchUser } from './users';
 
@@ -138,9 +138,10 @@ export class BareMailbox {
 /**
  * The engine bound's flow: the same Temporal calls as the API makes for one change (start with
  * the two search attributes and TERMINATE_EXISTING; one `verify` Update once the "mail" is out).
- * `mailFloorEmailChange` (the engine minimum plus the mail activity) is driven the same way.
+ * `mailFloorEmailChange` (the engine minimum plus the mail activity) is driven the same way;
+ * `addShapeEmailChange` is started as the API starts an add, by update-with-start.
  */
-export async function bareFlow(client: Client, taskQueue: string, mailbox: BareMailbox, timeoutMs: number, workflowType: 'bareEmailChange' | 'mailFloorEmailChange' = 'bareEmailChange'): Promise<FlowTiming> {
+export async function bareFlow(client: Client, taskQueue: string, mailbox: BareMailbox, timeoutMs: number, workflowType: 'bareEmailChange' | 'mailFloorEmailChange' | 'addShapeEmailChange' = 'bareEmailChange'): Promise<FlowTiming> {
   const t0 = performance.now();
   const userId = randomUUID();
   const changeId = randomUUID();
@@ -153,16 +154,24 @@ export async function bareFlow(client: Client, taskQueue: string, mailbox: BareM
     padding: 'x'.repeat(300),
     changeTtlMs: 24 * 3_600_000,
   };
-  const handle = await client.workflow.start(workflowType, {
+  const options = {
     taskQueue,
     workflowId: `bare-${userId}`,
-    args: [input],
-    workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+    args: [input] as [BareInput],
+    workflowIdConflictPolicy: 'TERMINATE_EXISTING' as const,
     typedSearchAttributes: [
       { key: SEARCH_ATTRIBUTES.userId.key, value: userId },
       { key: SEARCH_ATTRIBUTES.state.key, value: 'REQUESTED' },
     ],
-  });
+  };
+  let handle;
+  if (workflowType === 'addShapeEmailChange') {
+    const started = new WithStartWorkflowOperation(workflowType, options);
+    await client.workflow.executeUpdateWithStart(bareRecordedUpdate, { startWorkflowOperation: started });
+    handle = await started.workflowHandle();
+  } else {
+    handle = await client.workflow.start(workflowType, options);
+  }
   const startMs = performance.now() - t0;
   const { tokenHash } = await mail;
   const mailAt = performance.now();

@@ -21,3 +21,5 @@ export interface BareStatus {
 
 export const bareStatusQuery = defineQuery<BareStatus>('status');
 export const bareVerifyUpdate = defineUpdate<BareStatus, [{ changeId: string; tokenHash: string }]>('verify');
+/** The add shape's first answer, asked by update-with-start (as the product's `recorded`). */
+export const bareRecordedUpdate = defineUpdate<BareStatus>('recorded');
