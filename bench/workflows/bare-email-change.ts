@@ -24,6 +24,13 @@ const local = proxyLocalActivities<BareActivities>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 },
 });
 
+/** Every bare shape's `verify` validator: the run's own change and link, else refused before the history. */
+function linkOf(s: BareStatus) {
+  return ({ changeId, tokenHash }: { changeId: string; tokenHash: string }) => {
+    if (changeId !== s.changeId || tokenHash !== s.tokenHash) throw new Error('This link is not valid');
+  };
+}
+
 export async function bareEmailChange(input: BareInput): Promise<BareStatus> {
   const s: BareStatus = { changeId: input.changeId, state: 'REQUESTED', confirmed: false, tokenHash: null, delivery: 'pending' };
   const deadline = Date.now() + input.changeTtlMs;
@@ -36,11 +43,7 @@ export async function bareEmailChange(input: BareInput): Promise<BareStatus> {
       await condition(() => s.state !== 'REQUESTED');
       return s;
     },
-    {
-      validator: ({ changeId, tokenHash }) => {
-        if (changeId !== s.changeId || tokenHash !== s.tokenHash) throw new Error('This link is not valid');
-      },
-    },
+    { validator: linkOf(s) },
   );
 
   await db.bareRecordRequest(input);
@@ -73,11 +76,7 @@ function approvesOnVerify(s: BareStatus): void {
       s.state = 'APPROVED';
       return s;
     },
-    {
-      validator: ({ changeId, tokenHash }) => {
-        if (changeId !== s.changeId || tokenHash !== s.tokenHash) throw new Error('This link is not valid');
-      },
-    },
+    { validator: linkOf(s) },
   );
 }
 
@@ -134,11 +133,7 @@ export async function addShapeEmailChange(input: BareInput): Promise<BareStatus>
       s.state = 'APPROVED';
       return s;
     },
-    {
-      validator: ({ changeId, tokenHash }) => {
-        if (changeId !== s.changeId || tokenHash !== s.tokenHash) throw new Error('This link is not valid');
-      },
-    },
+    { validator: linkOf(s) },
   );
   await local.bareRecordRequest(input);
   recorded = true;
