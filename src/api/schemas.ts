@@ -11,7 +11,19 @@ import { localeField, timeZoneField } from '../i18n/fields';
 
 // ── requests ─────────────────────────────────────────────────────────────────
 
-const text = () => z.string({ error: 'must be a string' });
+/**
+ * A string field. Its error map words only what a check does not: a schema-wide `error` string would
+ * also replace every length message (an empty token read "must be a string").
+ */
+export const text = () => z.string({ error: stringIssue });
+
+/** The words for a string field's type and length issues; undefined keeps zod's own (and a check's explicit message wins). */
+export function stringIssue(issue: { code?: string; minimum?: unknown; maximum?: unknown }): string | undefined {
+  if (issue.code === 'invalid_type') return 'must be a string';
+  if (issue.code === 'too_small') return Number(issue.minimum) <= 1 ? 'must not be empty' : `must be at least ${String(issue.minimum)} characters`;
+  if (issue.code === 'too_big') return `must be at most ${String(issue.maximum)} characters`;
+  return undefined;
+}
 const uuid = (what: string) => z.uuid({ error: `must be ${what}` });
 
 const username = text()

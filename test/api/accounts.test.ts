@@ -134,4 +134,20 @@ describe('R-ME accounts over HTTP', () => {
     expect(res.headers.get('x-request-id')).toBe('trace-me-123');
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
   });
+  it('a field of the wrong length says which limit, not "must be a string" (every string field\'s error map)', async () => {
+    const user = await signedInUser(api);
+    const cases: [string, Promise<{ status: number; body: any }>, string][] = [
+      ['sign-in username too long', api.post('/v1/sessions', { json: { username: 'u'.repeat(65), password: 'x' } }), 'username must be at most 64 characters'],
+      ['sign-in password too long', api.post('/v1/sessions', { json: { username: 'someone', password: 'p'.repeat(257) } }), 'password must be at most 256 characters'],
+      ['empty link token', api.post('/v1/email/verify', { json: { token: '' } }), 'token must not be empty'],
+      ['empty re-authentication password', api.post('/v1/email/change', { token: user.token, json: { email: uniqueEmail(), auth: { method: 'password', password: '' } } }), 'auth.password must not be empty'],
+      ['a number for a token', api.post('/v1/email/verify', { json: { token: 7 } }), 'token must be a string'],
+      ['an explicit message still wins', api.post('/v1/users', { json: { username: 'ab', password: 'long enough password' } }), 'username must be at least 3 characters'],
+    ];
+    for (const [label, call, message] of cases) {
+      const res = await call;
+      expectError(res, 400, 'VALIDATION_FAILED');
+      expect(res.body.error.message, label).toContain(message);
+    }
+  });
 });

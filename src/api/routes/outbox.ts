@@ -4,12 +4,13 @@ import type { SmtpCapture } from '../../dev/smtp-capture';
 import { parseInput, type AppState } from '../middleware';
 import { notFound } from '../errors';
 import { escapeHtml, page } from '../html';
+import { stringIssue } from '../schemas';
 
 /** How long GET /dev/outbox/next waits for the mail (below the server's 30 s request timeout). */
 export const NEXT_MAIL_WAIT_MS = 20_000;
 
 const nextQuery = z.object({
-  to: z.string({ error: 'is required' }).min(3).max(320),
+  to: z.string({ error: (issue) => (issue.code === 'invalid_type' ? 'is required' : stringIssue(issue)) }).min(3).max(320),
   after: z.coerce.number({ error: 'expected a message number' }).int().min(0).default(0),
 });
 
