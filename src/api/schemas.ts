@@ -99,11 +99,11 @@ export const verifyBody = z
   .refine((body) => (body.token === undefined) !== (body.code === undefined), { message: "must have either token (the link's) or code (the email's 6 digits), not both" })
   .meta({ id: 'VerifyToken', description: "A link's token, or the signed-in user's typed code" });
 export const emptyBody = z.strictObject({}).meta({ description: 'No fields; the body may be left out' });
-export const availabilityQuery = z.object({ email: z.string({ error: 'is required' }).max(1024, 'is too long') });
+export const availabilityQuery = z.object({ email: z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be given once') }).max(1024, 'is too long') });
 
 export const registerDeviceBody = z
   .strictObject({
-    name: text().trim().min(1).max(100).regex(/^[^\p{Cc}]+$/u, 'may not contain control characters'),
+    name: text().trim().min(1).max(100).regex(/^[^\p{Cc}]*$/u, 'may not contain control characters'), // empty is min(1)'s to say
     publicKey: z.record(z.string(), z.unknown(), { error: 'must be a JWK object' }).meta({ description: 'ECDSA P-256 public key as a JWK: { kty: "EC", crv: "P-256", x, y }' }),
     password: text().min(1).max(256).optional().meta({ description: 'The account password; or send `auth` instead' }),
     // Issue #14: an account without a password proves itself with an ID token (or another device).
