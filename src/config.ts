@@ -37,8 +37,11 @@ const durationOrOff = z.string().transform((text, ctx) => {
   }
   return ms;
 });
-const port = z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535);
-const positiveInt = z.coerce.number({ error: 'expected a whole number' }).int().min(1);
+/** A number variable's words: what it must be, and its bounds when it is out of them (a schema-wide string would hide them). */
+const wholeNumber = (what: string) => (issue: { code?: string; minimum?: unknown; maximum?: unknown }) =>
+  issue.code === 'too_small' ? `${what} of at least ${String(issue.minimum)}` : issue.code === 'too_big' ? `${what} of at most ${String(issue.maximum)}` : what;
+const port = z.coerce.number({ error: wholeNumber('expected a port number') }).int().min(0).max(65535);
+const positiveInt = z.coerce.number({ error: wholeNumber('expected a whole number') }).int().min(1);
 const url = (protocols: string[]) =>
   z.url({ protocol: new RegExp(`^(${protocols.join('|')})$`), error: `expected a ${protocols.join(' or ')} URL` });
 

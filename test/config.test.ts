@@ -49,7 +49,10 @@ describe('configuration (SPEC §4)', () => {
 
   it.each([
     ['PORT', 'eighty', /PORT: expected a port number/],
-    ['PORT', '70000', /PORT:/],
+    ['PORT', '70000', /PORT: expected a port number of at most 65535/],
+    ['DATABASE_POOL_SIZE', '0', /DATABASE_POOL_SIZE: expected a whole number of at least 1/],
+    ['DATABASE_POOL_SIZE', '500', /DATABASE_POOL_SIZE: expected a whole number of at most 200/],
+    ['SSE_HEARTBEAT_MS', '1.5', /SSE_HEARTBEAT_MS: expected a whole number/],
     ['EMAIL_LINK_TTL', '1 hour', /EMAIL_LINK_TTL: expected a duration like 90s, 15m or 24h \(got "1 hour"\)/],
     ['DATABASE_URL', 'mysql://localhost/db', /DATABASE_URL: expected a postgres or postgresql URL/],
     ['TEMPORAL_ADDRESS', 'localhost', /TEMPORAL_ADDRESS: expected host:port/],
