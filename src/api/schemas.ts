@@ -15,7 +15,7 @@ import { localeField, timeZoneField } from '../i18n/fields';
  * A string field. Its error map words only what a check does not: a schema-wide `error` string would
  * also replace every length message (an empty token read "must be a string").
  */
-export const text = () => z.string({ error: stringIssue });
+const text = () => z.string({ error: stringIssue });
 
 /** The words for a string field's type and length issues; undefined keeps zod's own (and a check's explicit message wins). */
 export function stringIssue(issue: { code?: string; minimum?: unknown; maximum?: unknown }): string | undefined {
