@@ -2,6 +2,7 @@ import { allHandlersFinished, condition, proxyActivities, proxyLocalActivities, 
 import type { BareActivities } from './bare-activities';
 import { bareRecordedUpdate, bareStatusQuery, bareVerifyUpdate, type BareInput, type BareStatus } from './bare-messages';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
+import { dbOptions } from '../../src/workflows/local-db';
 
 /**
  * The engine bound: the same Temporal shape as an email ADD (src/workflows/email-change.ts) with
@@ -13,16 +14,9 @@ import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
  */
 
 // Same activity options as the real workflow's `db` and `smtp` proxies.
-const db = proxyActivities<BareActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 },
-});
+const db = proxyActivities<BareActivities>(dbOptions);
 const smtp = proxyActivities<BareActivities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 1 } });
-// Same options as the real workflow's local PostgreSQL steps (src/workflows/local-db.ts).
-const local = proxyLocalActivities<BareActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 50 },
-});
+const local = proxyLocalActivities<BareActivities>(dbOptions); // the add shape's PostgreSQL steps, as the real workflow runs them
 
 /** Every bare shape's `verify` validator: the run's own change and link, else refused before the history. */
 function linkOf(s: BareStatus) {

@@ -98,12 +98,16 @@ export function toAppError(err: unknown): AppError {
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, where?: 'params' | 'query'): z.output<S> {
   const result = schema.safeParse(input ?? {});
   if (result.success) return result.data;
-  const all = result.error.issues.map((issue) => ({
-    path: where ? [where, ...issue.path].join('.') : issue.path.join('.') || '(body)',
-    message: issue.message,
-  }));
   // Two checks of one field can fail with the same words (a pattern and the refinement behind it): say it once.
-  const fields = all.filter((f, i) => all.findIndex((g) => g.path === f.path && g.message === f.message) === i);
+  const seen = new Set<string>();
+  const fields = result.error.issues
+    .map((issue) => ({ path: where ? [where, ...issue.path].join('.') : issue.path.join('.') || '(body)', message: issue.message }))
+    .filter((f) => {
+      const key = `${f.path}\0${f.message}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
   throw new AppError(400, 'VALIDATION_FAILED', `Invalid input: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, { fields });
 }
 
